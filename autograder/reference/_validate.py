@@ -1,0 +1,151 @@
+"""Argument checks shared by the reference functions.
+
+Shapes are written with symbolic dimensions, e.g. ``("N", "T", "D")`` or ``("D", "4H")``.
+The first argument that mentions a dimension binds it; every later mention must agree, so an
+error names the argument that disagrees with what came before it.
+"""
+from __future__ import annotations
+
+import numbers
+import re
+
+import numpy as np
+
+_DIM = re.compile(r"^(\d*)([A-Za-z_]\w*)$")
+
+
+def _parse(token):
+    """'4H' -> (4, 'H'); 'D' -> (1, 'D'); 7 -> (None, 7)."""
+    if isinstance(token, int):
+        return None, token
+    m = _DIM.match(token)
+    if not m:
+        raise AssertionError(f"bad dimension spec {token!r}")
+    return int(m.group(1) or 1), m.group(2)
+
+
+def _spec_str(spec, dims):
+    """('D', '4H') with D=3, H=5 -> '(D, 4H) = (3, 20)'."""
+    names = ", ".join(str(t) for t in spec)
+    if len(spec) == 1:
+        names += ","
+    values = []
+    for t in spec:
+        mult, name = _parse(t)
+        if mult is None:
+            values.append(str(name))
+        elif name in dims:
+            values.append(str(mult * dims[name]))
+        else:
+            values.append("?")
+    vals = ", ".join(values) + ("," if len(spec) == 1 else "")
+    if names == vals or all(v == "?" for v in values):
+        return f"({names})"
+    return f"({names}) = ({vals})"
+
+
+def describe(value):
+    """A short description of what was passed, for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return f"{type(value).__name__}"
+
+
+def array(name, value, spec, dims, dtype=np.float64):
+    """Check that ``value`` is an ndarray of ``dtype`` whose shape matches ``spec``.
+
+    Inputs:
+    - name: the argument's name, used in the error message
+    - value: what the caller passed
+    - spec: tuple of symbolic dimensions, e.g. ("N", "4H"), or ints for fixed sizes
+    - dims: dict of dimensions bound so far; updated in place with new bindings
+    - dtype: the exact dtype required, or "int" for any integer dtype
+    Returns the array (never a copy, never modified).
+    """
+    if not isinstance(value, np.ndarray):
+        raise ValueError(
+            f"{name}: expected a {_dtype_name(dtype)} numpy array of shape "
+            f"{_spec_str(spec, dims)}, got {describe(value)}"
+        )
+    if dtype == "int":
+        if not np.issubdtype(value.dtype, np.integer):
+            raise ValueError(f"{name}: expected an integer array, got {describe(value)}")
+    elif value.dtype != dtype:
+        raise ValueError(
+            f"{name}: expected dtype {np.dtype(dtype).name}, got {describe(value)} "
+            f"(convert with .astype(np.{np.dtype(dtype).name}))"
+        )
+    if value.ndim != len(spec):
+        raise ValueError(
+            f"{name}: expected {len(spec)}-D shape {_spec_str(spec, dims)}, "
+            f"got {value.ndim}-D shape {value.shape}"
+        )
+    for axis, (token, size) in enumerate(zip(spec, value.shape)):
+        mult, dim = _parse(token)
+        if mult is None:
+            ok = size == dim
+        elif dim in dims:
+            ok = size == mult * dims[dim]
+        else:
+            ok = size % mult == 0 and size > 0
+            if ok:
+                dims[dim] = size // mult
+        if not ok:
+            raise ValueError(
+                f"{name}: expected shape {_spec_str(spec, dims)}, got {value.shape} "
+                f"(axis {axis} is {token})"
+            )
+    return value
+
+
+def _dtype_name(dtype):
+    return "integer" if dtype == "int" else np.dtype(dtype).name
+
+
+def positive_int(name, value):
+    """Return ``value`` as an int, or raise ValueError unless it is an integer >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def real(name, value, low=None, strict_low=False):
+    """Return ``value`` as a float, or raise ValueError unless it is a real number in range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected a real number, got {value!r}")
+    value = float(value)
+    if np.isnan(value):
+        raise ValueError(f"{name}: expected a real number, got nan")
+    if low is not None and (value <= low if strict_low else value < low):
+        sign = ">" if strict_low else ">="
+        raise ValueError(f"{name}: expected a number {sign} {low}, got {value!r}")
+    return value
+
+
+def index(name, value, size):
+    """Return ``value`` as an int in [0, size), or raise ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: expected an integer index, got {value!r}")
+    if not 0 <= value < size:
+        raise ValueError(f"{name}: expected an index in [0, {size}), got {value}")
+    return int(value)
+
+
+def indices(name, value, size):
+    """Check an integer array whose entries all lie in [0, size)."""
+    if value.size and (value.min() < 0 or value.max() >= size):
+        raise ValueError(
+            f"{name}: expected indices in [0, {size}), got values in "
+            f"[{value.min()}, {value.max()}]"
+        )
+    return value
+
+
+def grads_dict(name, grads):
+    """Check a dict name -> float64 array (the argument of the clipping functions)."""
+    if not isinstance(grads, dict):
+        raise ValueError(f"{name}: expected a dict mapping names to float64 arrays, got {describe(grads)}")
+    for key, g in grads.items():
+        if not isinstance(g, np.ndarray) or g.dtype != np.float64:
+            raise ValueError(f"{name}[{key!r}]: expected a float64 numpy array, got {describe(g)}")
+    return grads

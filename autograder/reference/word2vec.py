@@ -1,0 +1,194 @@
+"""word2vec: training pairs, the two losses and their gradients, and embedding queries (NumPy).
+
+Conventions follow the original word2vec and CS224n: ``center_vec`` is v_c (D,), the row of
+the input ("center") embedding; ``outside_vectors`` is U (V, D), one output vector per word.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as v
+
+
+def _token_ids(token_ids):
+    v.array("token_ids", token_ids, ("L",), {}, dtype="int")
+    if token_ids.size and token_ids.min() < 0:
+        raise ValueError(f"token_ids: expected non-negative ids, got minimum {token_ids.min()}")
+    return token_ids
+
+
+def skipgram_pairs(token_ids, window):
+    """All (center, context) pairs of skip-gram, in corpus order.
+
+    For each position i (in order) and each position j in [i - window, i + window], j != i,
+    inside the corpus (in order of j), the pair (token_ids[i], token_ids[j]).
+
+    Inputs:
+    - token_ids: (L,) integer array
+    - window: positive int, the number of context words on each side
+    Returns an int64 array of shape (P, 2).
+    """
+    _token_ids(token_ids)
+    w = v.positive_int("window", window)
+    L = len(token_ids)
+    offsets = np.concatenate([np.arange(-w, 0), np.arange(1, w + 1)])  # (2w,)
+    pos = np.arange(L)[:, None] + offsets  # (L, 2w) context positions, row-major = corpus order
+    ok = (pos >= 0) & (pos < L)
+    centers = np.broadcast_to(token_ids[:, None], pos.shape)[ok]
+    return np.stack([centers, token_ids[pos[ok]]], axis=1).astype(np.int64)
+
+
+def cbow_windows(token_ids, window):
+    """CBOW training examples: the 2*window context words around each center with a full window.
+
+    Inputs:
+    - token_ids: (L,) integer array
+    - window: positive int
+    Returns (contexts (M, 2*window), centers (M,)), int64, M = L - 2*window (0 when L is
+    shorter). Context columns are ordered by position: i-window, ..., i-1, i+1, ..., i+window.
+    """
+    _token_ids(token_ids)
+    w = v.positive_int("window", window)
+    L = len(token_ids)
+    M = max(L - 2 * w, 0)
+    offsets = np.concatenate([np.arange(-w, 0), np.arange(1, w + 1)])
+    pos = np.arange(w, w + M)[:, None] + offsets
+    return token_ids[pos].astype(np.int64).reshape(M, 2 * w), token_ids[w : w + M].astype(np.int64)
+
+
+def _check_center_outside(center_vec, outside_idx, outside_vectors):
+    dims = {}
+    v.array("center_vec", center_vec, ("D",), dims)
+    v.array("outside_vectors", outside_vectors, ("V", "D"), dims)
+    return v.index("outside_idx", outside_idx, outside_vectors.shape[0])
+
+
+def naive_softmax_loss_and_gradient(center_vec, outside_idx, outside_vectors):
+    """Full-softmax skip-gram loss for one (center, outside) pair: -log softmax(U v_c)[o].
+
+    Inputs:
+    - center_vec: (D,) v_c
+    - outside_idx: int o, the index of the observed outside word
+    - outside_vectors: (V, D) U
+    Returns (loss, grad_center_vec (D,), grad_outside_vectors (V, D)).
+    """
+    o = _check_center_outside(center_vec, outside_idx, outside_vectors)
+    scores = outside_vectors @ center_vec  # (V,)
+    scores = scores - scores.max()  # softmax is shift invariant; avoids overflow
+    log_z = np.log(np.exp(scores).sum())
+    p = np.exp(scores - log_z)
+    loss = float(log_z - scores[o])
+    delta = p.copy()
+    delta[o] -= 1.0  # p - y
+    return loss, outside_vectors.T @ delta, np.outer(delta, center_vec)
+
+
+def neg_sampling_loss_and_gradient(center_vec, outside_idx, outside_vectors, neg_indices):
+    """Negative-sampling loss for one pair: -log s(u_o.v_c) - sum_k log s(-u_k.v_c).
+
+    A negative index that appears several times counts every time it appears (its gradient
+    is accumulated), as it would if the K samples were drawn independently.
+
+    Inputs:
+    - center_vec: (D,) v_c
+    - outside_idx: int o
+    - outside_vectors: (V, D) U
+    - neg_indices: (K,) integer array of sampled negative word indices
+    Returns (loss, grad_center_vec (D,), grad_outside_vectors (V, D)).
+    """
+    o = _check_center_outside(center_vec, outside_idx, outside_vectors)
+    v.array("neg_indices", neg_indices, ("K",), {}, dtype="int")
+    v.indices("neg_indices", neg_indices, outside_vectors.shape[0])
+    idx = np.concatenate([[o], neg_indices])  # (K+1,)
+    sign = np.ones(len(idx))
+    sign[1:] = -1.0
+    s = outside_vectors[idx] @ center_vec * sign  # the argument of each log-sigmoid
+    loss = float(np.logaddexp(0.0, -s).sum())  # -log sigmoid(s), stable for any s
+    coef = -sign * (0.5 * (1.0 - np.tanh(0.5 * s)))  # d loss / d (u . v_c) = -sign * sigmoid(-s)
+    grad_center = coef @ outside_vectors[idx]
+    grad_outside = np.zeros_like(outside_vectors)
+    np.add.at(grad_outside, idx, coef[:, None] * center_vec)  # add.at accumulates repeats
+    return loss, grad_center, grad_outside
+
+
+def noise_distribution(counts, power=0.75):
+    """The negative-sampling noise distribution P(w) proportional to count(w) ** power.
+
+    Inputs:
+    - counts: (V,) non-negative word counts (integer or float)
+    - power: exponent, 0.75 in word2vec (flattens the unigram distribution)
+    Returns probs (V,) float64 summing to 1.
+    """
+    if not isinstance(counts, np.ndarray) or not (
+        np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)
+    ):
+        raise ValueError(f"counts: expected a numeric numpy array of shape (V,), got {v.describe(counts)}")
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"counts: expected shape (V,) with V >= 1, got {counts.shape}")
+    if not np.all(np.isfinite(counts)) or counts.min() < 0 or counts.sum() <= 0:
+        raise ValueError("counts: expected finite non-negative counts with a positive sum")
+    power = v.real("power", power, low=0.0)
+    w = counts.astype(np.float64) ** power
+    w[counts == 0] = 0.0  # 0 ** 0 would give unseen words mass
+    return w / w.sum()
+
+
+def cosine_similarity(a, b):
+    """Cosine of the angle between two vectors a (D,) and b (D,); returns a float."""
+    dims = {}
+    v.array("a", a, ("D",), dims)
+    v.array("b", b, ("D",), dims)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    for name, n in (("a", na), ("b", nb)):
+        if n == 0:
+            raise ValueError(f"{name}: the zero vector has no direction; cosine is undefined")
+    return float(a @ b / (na * nb))
+
+
+def _unit_rows(embeddings):
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return embeddings / np.where(norms == 0, 1.0, norms)  # a zero row stays zero (similarity 0)
+
+
+def most_similar(query_vec, embeddings, k, exclude=()):
+    """Indices of the k rows of ``embeddings`` with the highest cosine similarity to query_vec.
+
+    Inputs:
+    - query_vec: (D,)
+    - embeddings: (V, D)
+    - k: positive int, at most V - len(exclude)
+    - exclude: iterable of row indices never returned (e.g. the query word itself)
+    Returns an int64 array (k,), most similar first (ties broken by the lower index).
+    """
+    dims = {}
+    v.array("query_vec", query_vec, ("D",), dims)
+    v.array("embeddings", embeddings, ("V", "D"), dims)
+    V = embeddings.shape[0]
+    k = v.positive_int("k", k)
+    try:
+        exclude = {v.index("exclude", int(e) if isinstance(e, np.integer) else e, V) for e in exclude}
+    except TypeError:
+        raise ValueError(f"exclude: expected an iterable of row indices, got {exclude!r}") from None
+    if k > V - len(exclude):
+        raise ValueError(f"k: expected at most {V - len(exclude)} (rows not excluded), got {k}")
+    qn = np.linalg.norm(query_vec)
+    sims = _unit_rows(embeddings) @ (query_vec / (qn if qn > 0 else 1.0))
+    sims[list(exclude)] = -np.inf
+    return np.argsort(-sims, kind="stable")[:k].astype(np.int64)
+
+
+def analogy(a, b, c, embeddings):
+    """Solve a : b :: c : ? by 3CosAdd on unit-normalized rows (as gensim's most_similar).
+
+    The answer is the row closest in cosine to e_b - e_a + e_c, excluding a, b and c.
+
+    Inputs:
+    - a, b, c: row indices into embeddings
+    - embeddings: (V, D) with V >= 4
+    Returns the index (int) of the answer.
+    """
+    v.array("embeddings", embeddings, ("V", "D"), {})
+    V = embeddings.shape[0]
+    a, b, c = (v.index(name, i, V) for name, i in (("a", a), ("b", b), ("c", c)))
+    unit = _unit_rows(embeddings)
+    return int(most_similar(unit[b] - unit[a] + unit[c], unit, 1, exclude=(a, b, c))[0])
