@@ -1,0 +1,26 @@
+# One entry point. `make book` builds the book into _build/html; `make test` runs every test.
+# Both create .venv at the repo root on first use and reuse it afterwards; pins live in
+# pyproject.toml only.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: book test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/lstm_numpy_vs_torch.py
+
+clean:
+	rm -rf _build .jupyter_cache
