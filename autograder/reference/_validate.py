@@ -91,10 +91,14 @@ def array(name, value, spec, dims, dtype=np.float64):
             if ok:
                 dims[dim] = size // mult
         if not ok:
+            origin = dims.get("_from", {}).get(dim)
+            why = f"; {dim} = {dims[dim]} comes from {origin}" if origin else ""
             raise ValueError(
                 f"{name}: expected shape {_spec_str(spec, dims)}, got {value.shape} "
-                f"(axis {axis} is {token})"
+                f"(axis {axis} is {token}{why})"
             )
+        if mult is not None and dim not in dims.get("_from", {}):
+            dims.setdefault("_from", {})[dim] = name
     return value
 
 

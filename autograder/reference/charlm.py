@@ -45,7 +45,11 @@ def perplexity(mean_nll):
 
     Bits per character is mean_nll / log(2).
     """
-    return math.exp(v.real("mean_nll", mean_nll))
+    mean_nll = v.real("mean_nll", mean_nll)
+    try:
+        return math.exp(mean_nll)
+    except OverflowError:  # mean_nll > ~709.78 (a diverged model): the float answer is inf
+        return math.inf
 
 
 def sample_next(logits, temperature, rng):

@@ -23,7 +23,8 @@ def clip_grad_norm(grads, max_norm):
     total_norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
     # np.minimum propagates nan/inf exactly as torch's clamp does.
     coef = np.minimum(max_norm / (total_norm + 1e-6), 1.0)
-    return {k: g * coef for k, g in grads.items()}, total_norm
+    # np.multiply(..., out=new array): a 0-d gradient stays a 0-d array, not a numpy scalar.
+    return {k: np.multiply(g, coef, out=np.empty_like(g)) for k, g in grads.items()}, total_norm
 
 
 def clip_grad_value(grads, clip_value):
@@ -36,4 +37,4 @@ def clip_grad_value(grads, clip_value):
     """
     v.grads_dict("grads", grads)
     clip_value = v.real("clip_value", clip_value, low=0.0, strict_low=True)
-    return {k: np.clip(g, -clip_value, clip_value) for k, g in grads.items()}
+    return {k: np.clip(g, -clip_value, clip_value, out=np.empty_like(g)) for k, g in grads.items()}

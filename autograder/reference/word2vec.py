@@ -190,5 +190,9 @@ def analogy(a, b, c, embeddings):
     v.array("embeddings", embeddings, ("V", "D"), {})
     V = embeddings.shape[0]
     a, b, c = (v.index(name, i, V) for name, i in (("a", a), ("b", b), ("c", c)))
+    if V <= len({a, b, c}):  # otherwise most_similar would complain about its own k
+        raise ValueError(
+            f"embeddings: expected at least one row besides a, b and c (V >= 4), got V={V}"
+        )
     unit = _unit_rows(embeddings)
     return int(most_similar(unit[b] - unit[a] + unit[c], unit, 1, exclude=(a, b, c))[0])

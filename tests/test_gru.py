@@ -1,0 +1,415 @@
+"""Tests of the NumPy GRU reference (autograder.reference.gru), PyTorch nn.GRU's convention.
+
+Covers: numerical and torch.autograd gradient checks of both backwards, forward equality with
+nn.GRU (weight mapping included) on every device, gru_forward_torch, step == one step of the
+sequence, sequence backward == chained step backwards, the r, z, n gate order and which of n
+and h the update gate weights, argument validation and the absence of side effects.
+"""
+import copy
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.gradcheck import numerical_gradient, rel_error
+from autograder.reference import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from conftest import DEVICES
+
+# (N, T, D, H); the step tests ignore T.
+SHAPES = [(1, 1, 1, 1), (2, 3, 4, 5), (3, 7, 2, 1), (1, 5, 3, 6)]
+SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
+TOL = 1e-6
+STEP_GRADS = ["x", "h_prev", "Wx", "Wh", "bx", "bh"]
+SEQ_GRADS = ["x", "h0", "Wx", "Wh", "bx", "bh"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _params(rng, D, H, scale):
+    return dict(
+        Wx=scale * rng.standard_normal((D, 3 * H)),
+        Wh=scale * rng.standard_normal((H, 3 * H)),
+        bx=scale * rng.standard_normal(3 * H),
+        bh=scale * rng.standard_normal(3 * H),
+    )
+
+
+def make_step(rng, N, D, H, scale=0.5):
+    return dict(x=rng.standard_normal((N, D)), h_prev=rng.standard_normal((N, H)),
+                **_params(rng, D, H, scale))
+
+
+def make_seq(rng, N, T, D, H, scale=0.5):
+    return dict(x=rng.standard_normal((N, T, D)), h0=rng.standard_normal((N, H)),
+                **_params(rng, D, H, scale))
+
+
+def torch_gru_step(x, h_prev, Wx, Wh, bx, bh):
+    """nn.GRU's step written with plain torch ops (independent of the code under test)."""
+    H = h_prev.shape[1]
+    ax = x @ Wx + bx
+    ah = h_prev @ Wh + bh
+    r = torch.sigmoid(ax[:, :H] + ah[:, :H])
+    z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+    n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+    return (1 - z) * n + z * h_prev
+
+
+def torch_gru_seq(x, h0, Wx, Wh, bx, bh):
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = torch_gru_step(x[:, t], h, Wx, Wh, bx, bh)
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+def autograd_grads(fn, arrays, upstream):
+    ts = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
+    loss = (fn(**ts) * torch.as_tensor(upstream)).sum()
+    grads = torch.autograd.grad(loss, list(ts.values()))
+    return {k: g.numpy() for k, g in zip(ts, grads)}
+
+
+def to_np(t):
+    return t.detach().cpu().numpy()
+
+
+def names_arg(name):
+    return rf"(?<![\w.]){re.escape(name)}(?!\w)"
+
+
+def sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+# ----------------------------------------------------------------------------- step backward
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_step_backward_numerical(rng, N, T, D, H):
+    p = make_step(rng, N, D, H)
+    dh = rng.standard_normal((N, H))
+    h, cache = gru_step_forward(**p)
+    assert h.shape == (N, H) and h.dtype == np.float64
+    out = gru_step_backward(dh, cache)
+    assert len(out) == 6
+    for name, g in zip(STEP_GRADS, out):
+        assert g.shape == p[name].shape, name
+        num = numerical_gradient(lambda: gru_step_forward(**p)[0], p[name], dh)
+        assert rel_error(g, num) < TOL, name
+
+
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_step_backward_matches_autograd(rng, N, T, D, H):
+    p = make_step(rng, N, D, H)
+    dh = rng.standard_normal((N, H))
+    h, cache = gru_step_forward(**p)
+    th = torch_gru_step(**{k: torch.tensor(v) for k, v in p.items()})
+    assert rel_error(h, th.numpy()) < TOL
+    ref = autograd_grads(torch_gru_step, p, dh)
+    for name, g in zip(STEP_GRADS, gru_step_backward(dh, cache)):
+        assert rel_error(g, ref[name]) < TOL, name
+
+
+# ----------------------------------------------------------------------------- sequence backward
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_backward_numerical(rng, N, T, D, H):
+    p = make_seq(rng, N, T, D, H)
+    dh = rng.standard_normal((N, T, H))
+    h, cache = gru_forward(**p)
+    assert h.shape == (N, T, H) and h.dtype == np.float64
+    out = gru_backward(dh, cache)
+    assert len(out) == 6
+    for name, g in zip(SEQ_GRADS, out):
+        assert g.shape == p[name].shape, name
+        num = numerical_gradient(lambda: gru_forward(**p)[0], p[name], dh)
+        assert rel_error(g, num) < TOL, name
+
+
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_backward_matches_autograd(rng, N, T, D, H):
+    p = make_seq(rng, N, T, D, H)
+    dh = rng.standard_normal((N, T, H))
+    h, cache = gru_forward(**p)
+    th = torch_gru_seq(**{k: torch.tensor(v) for k, v in p.items()})
+    assert rel_error(h, th.numpy()) < TOL
+    ref = autograd_grads(torch_gru_seq, p, dh)
+    for name, g in zip(SEQ_GRADS, gru_backward(dh, cache)):
+        assert rel_error(g, ref[name]) < TOL, name
+
+
+# ----------------------------------------------------------------------------- steps vs sequence
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_step_is_one_step_of_sequence(rng, N, T, D, H):
+    p = make_step(rng, N, D, H)
+    h1, step_cache = gru_step_forward(**p)
+    hs, seq_cache = gru_forward(p["x"][:, None], p["h_prev"], p["Wx"], p["Wh"], p["bx"], p["bh"])
+    np.testing.assert_allclose(hs[:, 0], h1, rtol=1e-13, atol=1e-15)
+    dh = rng.standard_normal((N, H))
+    seq = gru_backward(dh[:, None], seq_cache)
+    step = gru_step_backward(dh, step_cache)
+    np.testing.assert_allclose(seq[0][:, 0], step[0], rtol=1e-12, atol=1e-14)
+    for name, a, b in zip(SEQ_GRADS[1:], seq[1:], step[1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_sequence_equals_chained_steps(rng, N, T, D, H):
+    p = make_seq(rng, N, T, D, H)
+    w = {k: p[k] for k in ("Wx", "Wh", "bx", "bh")}
+    dh = rng.standard_normal((N, T, H))
+    h_seq, cache = gru_forward(**p)
+    h, caches, hs = p["h0"], [], []
+    for t in range(T):
+        h, step_cache = gru_step_forward(p["x"][:, t], h, **w)
+        caches.append(step_cache)
+        hs.append(h)
+    np.testing.assert_allclose(h_seq, np.stack(hs, axis=1), rtol=1e-12, atol=1e-14)
+    dx = np.zeros_like(p["x"])
+    acc = {k: np.zeros_like(v) for k, v in w.items()}
+    dh_carry = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dh_carry, *gw = gru_step_backward(dh[:, t] + dh_carry, caches[t])
+        for k, g in zip(acc, gw):
+            acc[k] += g
+    expected = [dx, dh_carry, acc["Wx"], acc["Wh"], acc["bx"], acc["bh"]]
+    for name, a, b in zip(SEQ_GRADS, gru_backward(dh, cache), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- gate order
+def _blocks(p, H):
+    """Pre-activations of r, z, n's input part and n's hidden part, from the raw weights."""
+    ax = p["x"] @ p["Wx"] + p["bx"]
+    ah = p["h_prev"] @ p["Wh"] + p["bh"]
+    return ax[:, :H] + ah[:, :H], ax[:, H:2 * H] + ah[:, H:2 * H], ax[:, 2 * H:], ah[:, 2 * H:]
+
+
+def test_update_gate_one_keeps_state(rng):
+    """z ~ 1 (large bias in the second block only): h_next = h_prev."""
+    N, D, H = 3, 4, 5
+    p = make_step(rng, N, D, H, scale=0.1)
+    p["bx"][H:2 * H] = 40.0
+    h, _ = gru_step_forward(**p)
+    np.testing.assert_allclose(h, p["h_prev"], rtol=1e-12, atol=1e-12)
+
+
+def test_update_gate_zero_takes_candidate(rng):
+    """z ~ 0: h_next = n = tanh(ax_n + r * ah_n), so z weights h_prev, not the candidate."""
+    N, D, H = 3, 4, 5
+    p = make_step(rng, N, D, H, scale=1.0)
+    p["bh"][H:2 * H] = -40.0
+    h, _ = gru_step_forward(**p)
+    a_r, _, ax_n, ah_n = _blocks(p, H)
+    n = np.tanh(ax_n + sig(a_r) * ah_n)
+    np.testing.assert_allclose(h, n, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(h, p["h_prev"], atol=1e-2)
+
+
+def test_reset_gate_acts_after_the_matmul(rng):
+    """z ~ 0 and r ~ 0 (first block): n ignores h_prev and bh_n; r ~ 1: n uses both."""
+    N, D, H = 3, 4, 5
+    p = make_step(rng, N, D, H, scale=1.0)
+    p["bx"][H:2 * H] = -40.0    # z closed
+    p["bx"][:H] = -40.0         # r closed
+    p["bh"][2 * H:] = 3.0       # a large hidden bias of n, multiplied by r
+    h, _ = gru_step_forward(**p)
+    np.testing.assert_allclose(h, np.tanh(p["x"] @ p["Wx"][:, 2 * H:] + p["bx"][2 * H:]),
+                               rtol=1e-10, atol=1e-12)
+    p["bx"][:H] = 40.0          # r open
+    h, _ = gru_step_forward(**p)
+    _, _, ax_n, ah_n = _blocks(p, H)
+    np.testing.assert_allclose(h, np.tanh(ax_n + ah_n), rtol=1e-10, atol=1e-12)
+
+
+def test_update_gate_in_sequence_keeps_state(rng):
+    p = make_seq(rng, 2, 6, 3, 4, scale=0.1)
+    p["bh"][4:8] = 40.0
+    h, _ = gru_forward(**p)
+    np.testing.assert_allclose(h, np.broadcast_to(p["h0"][:, None], h.shape), rtol=1e-11, atol=1e-11)
+
+
+# ----------------------------------------------------------------------------- torch and nn.GRU
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_forward_matches_nn_gru(rng, device, N, T, D, H):
+    from autograder.reference import gru_module_from_weights
+
+    p = make_seq(rng, N, T, D, H, scale=1.0)
+    m = gru_module_from_weights(p["Wx"], p["Wh"], p["bx"], p["bh"], device=device)
+    assert isinstance(m, torch.nn.GRU) and m.batch_first
+    assert (m.input_size, m.hidden_size, m.num_layers) == (D, H, 1)
+    for param in m.parameters():
+        assert param.dtype == torch.float64 and param.device.type == device
+    np.testing.assert_array_equal(to_np(m.weight_ih_l0), p["Wx"].T)
+    np.testing.assert_array_equal(to_np(m.weight_hh_l0), p["Wh"].T)
+    np.testing.assert_array_equal(to_np(m.bias_ih_l0), p["bx"])
+    np.testing.assert_array_equal(to_np(m.bias_hh_l0), p["bh"])
+    x, h0 = torch.tensor(p["x"], device=device), torch.tensor(p["h0"], device=device)
+    with torch.no_grad():
+        out, hn = m(x, h0[None])
+    h, _ = gru_forward(**p)
+    assert rel_error(h, to_np(out)) < TOL
+    assert rel_error(h[:, -1], to_np(hn[0])) < TOL
+
+
+def test_module_from_weights_dtype_float32(rng):
+    from autograder.reference import gru_module_from_weights
+
+    p = make_seq(rng, 2, 3, 4, 5)
+    m = gru_module_from_weights(p["Wx"], p["Wh"], p["bx"], p["bh"], dtype=torch.float32)
+    assert all(q.dtype == torch.float32 for q in m.parameters())
+    np.testing.assert_allclose(to_np(m.bias_hh_l0), p["bh"], rtol=1e-7)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_gru_forward_torch_matches_numpy_and_nn_gru(rng, device, N, T, D, H):
+    from autograder.reference import gru_forward_torch, gru_module_from_weights
+
+    p = make_seq(rng, N, T, D, H)
+    dh = torch.tensor(rng.standard_normal((N, T, H)), device=device)
+    ts = {k: torch.tensor(v, device=device, requires_grad=True) for k, v in p.items()}
+    out = gru_forward_torch(**ts)
+    assert out.shape == (N, T, H) and out.dtype == torch.float64 and out.device.type == device
+    h, cache = gru_forward(**p)
+    assert rel_error(h, to_np(out)) < TOL
+    (out * dh).sum().backward()
+
+    m = gru_module_from_weights(p["Wx"], p["Wh"], p["bx"], p["bh"], device=device)
+    x = torch.tensor(p["x"], device=device, requires_grad=True)
+    h0 = torch.tensor(p["h0"], device=device, requires_grad=True)
+    (m(x, h0[None])[0] * dh).sum().backward()
+    nn_grads = {"x": x.grad, "h0": h0.grad, "Wx": m.weight_ih_l0.grad.T,
+                "Wh": m.weight_hh_l0.grad.T, "bx": m.bias_ih_l0.grad, "bh": m.bias_hh_l0.grad}
+    for name in SEQ_GRADS:
+        assert rel_error(to_np(ts[name].grad), to_np(nn_grads[name])) < TOL, name
+    # and the NumPy backward agrees with nn.GRU as well
+    for name, g in zip(SEQ_GRADS, gru_backward(to_np(dh), cache)):
+        assert rel_error(g, to_np(nn_grads[name])) < TOL, name
+
+
+# ----------------------------------------------------------------------------- validation
+N0, T0, D0, H0 = 2, 3, 4, 5
+STEP_ORDER = ["x", "h_prev", "Wx", "Wh", "bx", "bh"]
+SEQ_ORDER = ["x", "h0", "Wx", "Wh", "bx", "bh"]
+
+
+def _bad_values(value, first):
+    bad = [
+        ("rank+1", value[None]),
+        ("float32", value.astype(np.float32)),
+        ("int", value.astype(np.int64)),
+        ("list", value.tolist()),
+    ]
+    if value.ndim > 1:
+        bad.append(("rank-1", value[0]))
+    if first:  # the first argument binds its dimensions: only an empty axis is a wrong shape
+        bad.append(("empty", value[:0]))
+    else:     # its first axis was bound by an earlier argument
+        bad.append(("shape", np.concatenate([value, value[:1]], axis=0)))
+    return bad
+
+
+def _cases(builder, order):
+    args = builder(np.random.default_rng(1))
+    return [pytest.param(name, label, id=f"{name}-{label}")
+            for k, name in enumerate(order) for label, _ in _bad_values(args[name], k == 0)]
+
+
+def _step_args(rng):
+    return make_step(rng, N0, D0, H0)
+
+
+def _seq_args(rng):
+    return make_seq(rng, N0, T0, D0, H0)
+
+
+@pytest.mark.parametrize("name,label", _cases(_step_args, STEP_ORDER))
+def test_step_forward_rejects_bad_input(rng, name, label):
+    args = _step_args(rng)
+    args[name] = dict(_bad_values(args[name], name == "x"))[label]
+    with pytest.raises(ValueError, match=names_arg(name)):
+        gru_step_forward(**args)
+
+
+@pytest.mark.parametrize("name,label", _cases(_seq_args, SEQ_ORDER))
+def test_forward_rejects_bad_input(rng, name, label):
+    args = _seq_args(rng)
+    args[name] = dict(_bad_values(args[name], name == "x"))[label]
+    with pytest.raises(ValueError, match=names_arg(name)):
+        gru_forward(**args)
+
+
+@pytest.mark.parametrize("name", ["Wx", "Wh", "bx", "bh"])
+def test_forward_rejects_wrong_gate_axis(rng, name):
+    """A 4H (LSTM-sized) gate axis where 3H is expected."""
+    args = _seq_args(rng)
+    v = args[name]
+    args[name] = np.concatenate([v, v[..., :H0]], axis=-1)
+    with pytest.raises(ValueError, match=names_arg(name)):
+        gru_forward(**args)
+
+
+@pytest.mark.parametrize("label", ["shape", "rank+1", "rank-1", "float32", "int", "list"])
+def test_step_backward_rejects_bad_input(rng, label):
+    _, cache = gru_step_forward(**_step_args(rng))
+    dh = dict(_bad_values(rng.standard_normal((N0, H0)), False))[label]
+    with pytest.raises(ValueError, match=names_arg("dh_next")):
+        gru_step_backward(dh, cache)
+    with pytest.raises(ValueError, match=names_arg("dh_next")):
+        gru_step_backward(rng.standard_normal((H0, N0)), cache)
+
+
+@pytest.mark.parametrize("label", ["shape", "rank+1", "rank-1", "float32", "int", "list"])
+def test_backward_rejects_bad_input(rng, label):
+    _, cache = gru_forward(**_seq_args(rng))
+    dh = dict(_bad_values(rng.standard_normal((N0, T0, H0)), False))[label]
+    with pytest.raises(ValueError, match=names_arg("dh")):
+        gru_backward(dh, cache)
+    with pytest.raises(ValueError, match=names_arg("dh")):
+        gru_backward(rng.standard_normal((N0, T0 + 1, H0)), cache)
+
+
+# ----------------------------------------------------------------------------- no side effects
+def _assert_same(before, after):
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+
+
+def test_step_functions_do_not_modify_inputs(rng):
+    args = _step_args(rng)
+    saved = copy.deepcopy(args)
+    h, cache = gru_step_forward(**args)
+    _assert_same(saved, args)
+    assert not any(np.shares_memory(h, a) for a in args.values())
+    dh = rng.standard_normal((N0, H0))
+    dh_saved, cache_saved = dh.copy(), copy.deepcopy(cache)
+    g1 = gru_step_backward(dh, cache)
+    _assert_same(saved, args)
+    np.testing.assert_array_equal(dh, dh_saved)
+    for a, b in zip(cache, cache_saved):
+        np.testing.assert_array_equal(a, b)
+    g2 = gru_step_backward(dh, cache)
+    for a, b in zip(g1, g2):
+        np.testing.assert_array_equal(a, b)
+    for g in g1:
+        assert not any(np.shares_memory(g, a) for a in [*args.values(), dh])
+
+
+def test_sequence_functions_do_not_modify_inputs(rng):
+    args = _seq_args(rng)
+    saved = copy.deepcopy(args)
+    h, cache = gru_forward(**args)
+    _assert_same(saved, args)
+    assert not any(np.shares_memory(h, a) for a in args.values())
+    dh = rng.standard_normal((N0, T0, H0))
+    dh_saved, h_saved, cache_saved = dh.copy(), h.copy(), copy.deepcopy(cache)
+    g1 = gru_backward(dh, cache)
+    _assert_same(saved, args)
+    np.testing.assert_array_equal(dh, dh_saved)
+    np.testing.assert_array_equal(h, h_saved)
+    for a, b in zip(cache, cache_saved):
+        np.testing.assert_array_equal(a, b)
+    g2 = gru_backward(dh, cache)
+    for a, b in zip(g1, g2):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(gru_forward(**args)[0], h)
