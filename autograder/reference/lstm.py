@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as v
+from .rnn import sequence_param_grads
 
 
 def sigmoid(x):
@@ -129,7 +130,7 @@ def lstm_backward(dh, cache):
     """
     x, h0, c0, Wx, Wh, gates, c, tanh_c, h = cache
     v.array("dh", dh, h.shape, {})
-    N, T, H = h.shape
+    T, H = h.shape[1:]
     da = np.empty_like(gates)
     dh_carry = np.zeros_like(h0)
     dc_carry = np.zeros_like(h0)
@@ -137,12 +138,8 @@ def lstm_backward(dh, cache):
         c_prev = c[:, t - 1] if t > 0 else c0
         dc_carry = _gate_grads(dh[:, t] + dh_carry, dc_carry, gates[:, t], c_prev, tanh_c[:, t], H, da[:, t])
         dh_carry = da[:, t] @ Wh.T
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    da2 = da.reshape(N * T, 4 * H)
-    dx = da @ Wx.T
-    dWx = x.reshape(N * T, -1).T @ da2
-    dWh = h_prev.reshape(N * T, H).T @ da2
-    return dx, dh_carry, dWx, dWh, da2.sum(axis=0)
+    dx, dWx, dWh, db = sequence_param_grads(x, h0, h, da, Wx)
+    return dx, dh_carry, dWx, dWh, db
 
 
 def lstm_param_count(input_size, hidden_size):

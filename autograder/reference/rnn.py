@@ -71,7 +71,7 @@ def _rnn_backward(dh, cache, cut_every=None):
     """rnn_backward, optionally cutting the recurrent gradient at t = k, 2k, ... (truncation)."""
     x, h0, Wx, Wh, h = cache
     v.array("dh", dh, h.shape, {})
-    N, T, H = h.shape
+    T = h.shape[1]
     da = np.empty_like(h)
     dh_carry = np.zeros_like(h0)  # gradient reaching h_t from step t+1
     for t in range(T - 1, -1, -1):
@@ -82,12 +82,22 @@ def _rnn_backward(dh, cache, cut_every=None):
             dh_carry = np.zeros_like(h0)
         else:
             dh_carry = da_t @ Wh.T
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H)
-    da2 = da.reshape(N * T, H)
-    dx = da @ Wx.T
-    dWx = x.reshape(N * T, -1).T @ da2
-    dWh = h_prev.reshape(N * T, H).T @ da2
-    return dx, dh_carry, dWx, dWh, da2.sum(axis=0)
+    dx, dWx, dWh, db = sequence_param_grads(x, h0, h, da, Wx)
+    return dx, dh_carry, dWx, dWh, db
+
+
+def sequence_param_grads(x, h0, h, da, Wx):
+    """The gradients that need no recurrence, computed once after the backward loop.
+
+    Every step's pre-activation is a = x_t Wx + h_{t-1} Wh + b, so once da (N, T, G*H) is
+    known for all steps, dx, dWx, dWh and db are each one GEMM (or sum) over all N*T rows.
+    Inputs: x (N, T, D), h0 (N, H), h (N, T, H), da (N, T, G*H), Wx (D, G*H).
+    Returns (dx (N, T, D), dWx (D, G*H), dWh (H, G*H), db (G*H,)).
+    """
+    N, T, H = h.shape
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (N, T, H): the input of each step
+    da2 = da.reshape(N * T, -1)
+    return da @ Wx.T, x.reshape(N * T, -1).T @ da2, h_prev.reshape(N * T, H).T @ da2, da2.sum(axis=0)
 
 
 def rnn_backward(dh, cache):

