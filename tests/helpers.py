@@ -42,7 +42,8 @@ def names_arg(*names):
 
 # ----------------------------------------------------------------------------- bad array arguments
 # Labels of bad_values, for an argument of rank >= 2 (a 1-D one has no "shape-last").
-BAD_LABELS = ("rank+1", "rank-1", "float32", "int64", "list", "empty", "shape", "shape-last")
+BAD_LABELS = ("rank+1", "rank-1", "float32", "int64", "list", "empty", "shape", "shape-last",
+              "transposed")
 # A shape error can be blamed on another argument when the changed axis is where the argument
 # binds a dimension first (see autograder.reference._validate); the others are its own fault.
 SHAPE_LABELS = ("shape", "shape-last")
@@ -52,8 +53,9 @@ def bad_values(value):
     """label -> a wrong version of the float64 array argument ``value`` (at least 1-D).
 
     Wrong rank both ways, wrong dtype (float32, int64), a list instead of an array, an empty
-    first axis, and one element too many along the first axis ("shape") and the last axis
-    ("shape-last", rank >= 2 only).
+    first axis, one element too many along the first axis ("shape") and the last axis
+    ("shape-last", rank >= 2 only), and the axes reversed ("transposed", where that changes
+    the shape).
     """
     bad = {
         "rank+1": value[None],
@@ -66,6 +68,8 @@ def bad_values(value):
     }
     if value.ndim > 1:
         bad["shape-last"] = np.concatenate([value, value[..., :1]], axis=-1)
+    if value.shape != value.shape[::-1]:
+        bad["transposed"] = value.T.copy()
     return bad
 
 
@@ -86,11 +90,13 @@ def bad_cases(args, blame=None, kind=None):
 
 def recurrent_blame(state, next_with_H="Wx"):
     """bad_cases' blame for f(x, state, ..., Wx, ...), where x binds N and D and the state binds
-    H: a longer axis 0 of x is reported by the state (N), a longer last axis of x by Wx (D),
-    and a longer last axis of the state by the next argument with an H axis. Either name is
-    accepted: the test does not insist on which of the two disagreeing arguments is blamed.
+    H: a longer (or transposed) axis 0 of x is reported by the state (N), a longer last axis of
+    x by Wx (D), and a longer last axis of the state by the next argument with an H axis. Either
+    name is accepted: the test does not insist on which of the two disagreeing arguments is
+    blamed.
     """
-    return {"x": {"shape": (state,), "shape-last": ("Wx",)}, state: {"shape-last": (next_with_H,)}}
+    return {"x": {"shape": (state,), "transposed": (state,), "shape-last": ("Wx",)},
+            state: {"shape-last": (next_with_H,)}}
 
 
 # ----------------------------------------------------------------------------- RNN inputs

@@ -5,23 +5,26 @@ nn.GRU (weight mapping included) on every device, gru_forward_torch, step == one
 sequence, sequence backward == chained step backwards, the r, z, n gate order and which of n
 and h the update gate weights, argument validation and the absence of side effects.
 """
-import copy
-import re
-
 import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import numerical_gradient, rel_error
+from autograder.gradcheck import rel_error
 from autograder.reference import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from conftest import DEVICES
+from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
+                     assert_no_side_effects, bad_cases, bad_values, names_arg, recurrent_blame,
+                     sigmoid, to_np)
 
 # (N, T, D, H); the step tests ignore T.
 SHAPES = [(1, 1, 1, 1), (2, 3, 4, 5), (3, 7, 2, 1), (1, 5, 3, 6)]
 SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
+SMALL = N0, T0, D0, H0 = 2, 3, 4, 5  # the argument-checking tests
 TOL = 1e-6
-STEP_GRADS = ["x", "h_prev", "Wx", "Wh", "bx", "bh"]
 SEQ_GRADS = ["x", "h0", "Wx", "Wh", "bx", "bh"]
+KINDS = ["step", "seq"]
+FORWARD = {"step": gru_step_forward, "seq": gru_forward}
+BACKWARD = {"step": gru_step_backward, "seq": gru_backward}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -44,6 +47,11 @@ def make_seq(rng, N, T, D, H, scale=0.5):
                 **_params(rng, D, H, scale))
 
 
+def make_args(rng, kind, N, T, D, H, scale=0.5):
+    """Keyword arguments of gru_step_forward (kind "step") or gru_forward (kind "seq")."""
+    return make_step(rng, N, D, H, scale) if kind == "step" else make_seq(rng, N, T, D, H, scale)
+
+
 def torch_gru_step(x, h_prev, Wx, Wh, bx, bh):
     """nn.GRU's step written with plain torch ops (independent of the code under test)."""
     H = h_prev.shape[1]
@@ -63,77 +71,23 @@ def torch_gru_seq(x, h0, Wx, Wh, bx, bh):
     return torch.stack(hs, dim=1)
 
 
-def autograd_grads(fn, arrays, upstream):
-    ts = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
-    loss = (fn(**ts) * torch.as_tensor(upstream)).sum()
-    grads = torch.autograd.grad(loss, list(ts.values()))
-    return {k: g.numpy() for k, g in zip(ts, grads)}
+TORCH = {"step": torch_gru_step, "seq": torch_gru_seq}
 
 
-def to_np(t):
-    return t.detach().cpu().numpy()
-
-
-def names_arg(name):
-    return rf"(?<![\w.]){re.escape(name)}(?!\w)"
-
-
-def sig(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
-# ----------------------------------------------------------------------------- step backward
+# ----------------------------------------------------------------------------- backward
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
-def test_step_backward_numerical(rng, N, T, D, H):
-    p = make_step(rng, N, D, H)
-    dh = rng.standard_normal((N, H))
-    h, cache = gru_step_forward(**p)
-    assert h.shape == (N, H) and h.dtype == np.float64
-    out = gru_step_backward(dh, cache)
-    assert len(out) == 6
-    for name, g in zip(STEP_GRADS, out):
-        assert g.shape == p[name].shape, name
-        num = numerical_gradient(lambda: gru_step_forward(**p)[0], p[name], dh)
-        assert rel_error(g, num) < TOL, name
+def test_backward_numerical(rng, kind, N, T, D, H):
+    p = make_args(rng, kind, N, T, D, H)
+    assert FORWARD[kind](**p)[0].shape == p["x"].shape[:-1] + (H,)
+    assert_backward_numerical(FORWARD[kind], BACKWARD[kind], p, rng, tol=TOL)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
-def test_step_backward_matches_autograd(rng, N, T, D, H):
-    p = make_step(rng, N, D, H)
-    dh = rng.standard_normal((N, H))
-    h, cache = gru_step_forward(**p)
-    th = torch_gru_step(**{k: torch.tensor(v) for k, v in p.items()})
-    assert rel_error(h, th.numpy()) < TOL
-    ref = autograd_grads(torch_gru_step, p, dh)
-    for name, g in zip(STEP_GRADS, gru_step_backward(dh, cache)):
-        assert rel_error(g, ref[name]) < TOL, name
-
-
-# ----------------------------------------------------------------------------- sequence backward
-@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
-def test_backward_numerical(rng, N, T, D, H):
-    p = make_seq(rng, N, T, D, H)
-    dh = rng.standard_normal((N, T, H))
-    h, cache = gru_forward(**p)
-    assert h.shape == (N, T, H) and h.dtype == np.float64
-    out = gru_backward(dh, cache)
-    assert len(out) == 6
-    for name, g in zip(SEQ_GRADS, out):
-        assert g.shape == p[name].shape, name
-        num = numerical_gradient(lambda: gru_forward(**p)[0], p[name], dh)
-        assert rel_error(g, num) < TOL, name
-
-
-@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
-def test_backward_matches_autograd(rng, N, T, D, H):
-    p = make_seq(rng, N, T, D, H)
-    dh = rng.standard_normal((N, T, H))
-    h, cache = gru_forward(**p)
-    th = torch_gru_seq(**{k: torch.tensor(v) for k, v in p.items()})
-    assert rel_error(h, th.numpy()) < TOL
-    ref = autograd_grads(torch_gru_seq, p, dh)
-    for name, g in zip(SEQ_GRADS, gru_backward(dh, cache)):
-        assert rel_error(g, ref[name]) < TOL, name
+def test_backward_matches_autograd(rng, kind, N, T, D, H):
+    p = make_args(rng, kind, N, T, D, H)
+    assert_backward_matches_autograd(FORWARD[kind], BACKWARD[kind], TORCH[kind], p, rng, tol=TOL)
 
 
 # ----------------------------------------------------------------------------- steps vs sequence
@@ -199,7 +153,7 @@ def test_update_gate_zero_takes_candidate(rng):
     p["bh"][H:2 * H] = -40.0
     h, _ = gru_step_forward(**p)
     a_r, _, ax_n, ah_n = _blocks(p, H)
-    n = np.tanh(ax_n + sig(a_r) * ah_n)
+    n = np.tanh(ax_n + sigmoid(a_r) * ah_n)
     np.testing.assert_allclose(h, n, rtol=1e-10, atol=1e-12)
     assert not np.allclose(h, p["h_prev"], atol=1e-2)
 
@@ -288,128 +242,47 @@ def test_gru_forward_torch_matches_numpy_and_nn_gru(rng, device, N, T, D, H):
 
 
 # ----------------------------------------------------------------------------- validation
-N0, T0, D0, H0 = 2, 3, 4, 5
-STEP_ORDER = ["x", "h_prev", "Wx", "Wh", "bx", "bh"]
-SEQ_ORDER = ["x", "h0", "Wx", "Wh", "bx", "bh"]
+BAD_FORWARD = [case for kind, state in (("step", "h_prev"), ("seq", "h0"))
+               for case in bad_cases(make_args(np.random.default_rng(1), kind, *SMALL),
+                                     recurrent_blame(state), kind)]
+UPSTREAM = {"step": "dh_next", "seq": "dh"}
+H_SHAPE = {"step": (N0, H0), "seq": (N0, T0, H0)}  # of the output, and of its upstream gradient
 
 
-def _bad_values(value, first):
-    bad = [
-        ("rank+1", value[None]),
-        ("float32", value.astype(np.float32)),
-        ("int", value.astype(np.int64)),
-        ("list", value.tolist()),
-    ]
-    if value.ndim > 1:
-        bad.append(("rank-1", value[0]))
-    if first:  # the first argument binds its dimensions: only an empty axis is a wrong shape
-        bad.append(("empty", value[:0]))
-    else:     # its first axis was bound by an earlier argument
-        bad.append(("shape", np.concatenate([value, value[:1]], axis=0)))
-    return bad
-
-
-def _cases(builder, order):
-    args = builder(np.random.default_rng(1))
-    return [pytest.param(name, label, id=f"{name}-{label}")
-            for k, name in enumerate(order) for label, _ in _bad_values(args[name], k == 0)]
-
-
-def _step_args(rng):
-    return make_step(rng, N0, D0, H0)
-
-
-def _seq_args(rng):
-    return make_seq(rng, N0, T0, D0, H0)
-
-
-@pytest.mark.parametrize("name,label", _cases(_step_args, STEP_ORDER))
-def test_step_forward_rejects_bad_input(rng, name, label):
-    args = _step_args(rng)
-    args[name] = dict(_bad_values(args[name], name == "x"))[label]
-    with pytest.raises(ValueError, match=names_arg(name)):
-        gru_step_forward(**args)
-
-
-@pytest.mark.parametrize("name,label", _cases(_seq_args, SEQ_ORDER))
-def test_forward_rejects_bad_input(rng, name, label):
-    args = _seq_args(rng)
-    args[name] = dict(_bad_values(args[name], name == "x"))[label]
-    with pytest.raises(ValueError, match=names_arg(name)):
-        gru_forward(**args)
+@pytest.mark.parametrize("kind,name,label,pattern", BAD_FORWARD)
+def test_forward_rejects_bad_input(rng, kind, name, label, pattern):
+    args = make_args(rng, kind, *SMALL)
+    args[name] = bad_values(args[name])[label]
+    with pytest.raises(ValueError, match=pattern):
+        FORWARD[kind](**args)
 
 
 @pytest.mark.parametrize("name", ["Wx", "Wh", "bx", "bh"])
 def test_forward_rejects_wrong_gate_axis(rng, name):
     """A 4H (LSTM-sized) gate axis where 3H is expected."""
-    args = _seq_args(rng)
+    args = make_args(rng, "seq", *SMALL)
     v = args[name]
     args[name] = np.concatenate([v, v[..., :H0]], axis=-1)
     with pytest.raises(ValueError, match=names_arg(name)):
         gru_forward(**args)
 
 
-@pytest.mark.parametrize("label", ["shape", "rank+1", "rank-1", "float32", "int", "list"])
-def test_step_backward_rejects_bad_input(rng, label):
-    _, cache = gru_step_forward(**_step_args(rng))
-    dh = dict(_bad_values(rng.standard_normal((N0, H0)), False))[label]
-    with pytest.raises(ValueError, match=names_arg("dh_next")):
-        gru_step_backward(dh, cache)
-    with pytest.raises(ValueError, match=names_arg("dh_next")):
-        gru_step_backward(rng.standard_normal((H0, N0)), cache)
+@pytest.mark.parametrize("label", BAD_LABELS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_backward_rejects_bad_input(rng, kind, label):
+    _, cache = FORWARD[kind](**make_args(rng, kind, *SMALL))
+    with pytest.raises(ValueError, match=names_arg(UPSTREAM[kind])):
+        BACKWARD[kind](bad_values(rng.standard_normal(H_SHAPE[kind]))[label], cache)
 
 
-@pytest.mark.parametrize("label", ["shape", "rank+1", "rank-1", "float32", "int", "list"])
-def test_backward_rejects_bad_input(rng, label):
-    _, cache = gru_forward(**_seq_args(rng))
-    dh = dict(_bad_values(rng.standard_normal((N0, T0, H0)), False))[label]
-    with pytest.raises(ValueError, match=names_arg("dh")):
-        gru_backward(dh, cache)
+def test_backward_rejects_wrong_T(rng):
+    _, cache = gru_forward(**make_args(rng, "seq", *SMALL))
     with pytest.raises(ValueError, match=names_arg("dh")):
         gru_backward(rng.standard_normal((N0, T0 + 1, H0)), cache)
 
 
 # ----------------------------------------------------------------------------- no side effects
-def _assert_same(before, after):
-    for k in before:
-        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
-
-
-def test_step_functions_do_not_modify_inputs(rng):
-    args = _step_args(rng)
-    saved = copy.deepcopy(args)
-    h, cache = gru_step_forward(**args)
-    _assert_same(saved, args)
-    assert not any(np.shares_memory(h, a) for a in args.values())
-    dh = rng.standard_normal((N0, H0))
-    dh_saved, cache_saved = dh.copy(), copy.deepcopy(cache)
-    g1 = gru_step_backward(dh, cache)
-    _assert_same(saved, args)
-    np.testing.assert_array_equal(dh, dh_saved)
-    for a, b in zip(cache, cache_saved):
-        np.testing.assert_array_equal(a, b)
-    g2 = gru_step_backward(dh, cache)
-    for a, b in zip(g1, g2):
-        np.testing.assert_array_equal(a, b)
-    for g in g1:
-        assert not any(np.shares_memory(g, a) for a in [*args.values(), dh])
-
-
-def test_sequence_functions_do_not_modify_inputs(rng):
-    args = _seq_args(rng)
-    saved = copy.deepcopy(args)
-    h, cache = gru_forward(**args)
-    _assert_same(saved, args)
-    assert not any(np.shares_memory(h, a) for a in args.values())
-    dh = rng.standard_normal((N0, T0, H0))
-    dh_saved, h_saved, cache_saved = dh.copy(), h.copy(), copy.deepcopy(cache)
-    g1 = gru_backward(dh, cache)
-    _assert_same(saved, args)
-    np.testing.assert_array_equal(dh, dh_saved)
-    np.testing.assert_array_equal(h, h_saved)
-    for a, b in zip(cache, cache_saved):
-        np.testing.assert_array_equal(a, b)
-    g2 = gru_backward(dh, cache)
-    for a, b in zip(g1, g2):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(gru_forward(**args)[0], h)
+@pytest.mark.parametrize("kind", KINDS)
+def test_functions_do_not_modify_inputs(rng, kind):
+    assert_no_side_effects(FORWARD[kind], BACKWARD[kind], make_args(rng, kind, *SMALL),
+                           (rng.standard_normal(H_SHAPE[kind]),))

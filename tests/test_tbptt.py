@@ -1,25 +1,14 @@
 """Tests of stateful batching (tbptt_batches) and the truncated RNN backward."""
-import re
-
 import numpy as np
 import pytest
 import torch
 
 from autograder.gradcheck import rel_error
 from autograder.reference import rnn_backward, rnn_forward, tbptt_batches, truncated_rnn_backward
+from helpers import assert_no_side_effects, names_arg, rnn_params
 
 SHAPES = [(1, 1, 1, 1), (2, 3, 4, 5), (3, 7, 2, 1), (1, 5, 3, 6), (2, 9, 3, 4)]  # (N, T, D, H)
 NAMES = ("x", "h0", "Wx", "Wh", "b")
-
-
-def names(arg):
-    return rf"(?<![\w]){re.escape(arg)}(?![\w])"
-
-
-def make_params(rng, N, T, D, H, scale=0.5):
-    return (rng.standard_normal((N, T, D)), rng.standard_normal((N, H)) * scale,
-            rng.standard_normal((D, H)) * scale, rng.standard_normal((H, H)) * scale,
-            rng.standard_normal(H) * scale)
 
 
 # ----------------------------------------------------------------------------- tbptt_batches
@@ -114,7 +103,7 @@ def test_tbptt_stateful_training_equivalence(rng):
 
 @pytest.mark.parametrize("L,B,S", [(20, 4, 5), (21 - 1, 2, 10), (1, 1, 1), (5, 1, 5)])
 def test_tbptt_batches_too_short(L, B, S):
-    with pytest.raises(ValueError, match=names("series")):
+    with pytest.raises(ValueError, match=names_arg("series")):
         tbptt_batches(np.zeros(L), B, S)
 
 
@@ -122,15 +111,15 @@ def test_tbptt_batches_too_short(L, B, S):
                                     np.zeros((50, 2, 1)), np.zeros(()), np.zeros(0),
                                     np.zeros((50, 0)), np.arange(50)])
 def test_tbptt_batches_bad_series(series):
-    with pytest.raises(ValueError, match=names("series")):
+    with pytest.raises(ValueError, match=names_arg("series")):
         tbptt_batches(series, 2, 3)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.0, "2", None, True])
 def test_tbptt_batches_bad_ints(bad):
-    with pytest.raises(ValueError, match=names("batch_size")):
+    with pytest.raises(ValueError, match=names_arg("batch_size")):
         tbptt_batches(np.zeros(50), bad, 3)
-    with pytest.raises(ValueError, match=names("seq_len")):
+    with pytest.raises(ValueError, match=names_arg("seq_len")):
         tbptt_batches(np.zeros(50), 2, bad)
 
 
@@ -173,7 +162,7 @@ def chunked_reference(x, h0, Wx, Wh, b, dh, k):
 
 @pytest.mark.parametrize("N,T,D,H", SHAPES)
 def test_truncated_equals_full_when_k_at_least_T(rng, N, T, D, H):
-    x, h0, Wx, Wh, b = make_params(rng, N, T, D, H)
+    x, h0, Wx, Wh, b = rnn_params(rng, N, T, D, H)
     dh = rng.standard_normal((N, T, H))
     _, cache = rnn_forward(x, h0, Wx, Wh, b)
     full = rnn_backward(dh, cache)
@@ -186,7 +175,7 @@ def test_truncated_equals_full_when_k_at_least_T(rng, N, T, D, H):
 @pytest.mark.parametrize("N,T,D,H", SHAPES)
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_truncated_matches_chunks_and_torch_detach(rng, N, T, D, H, k):
-    x, h0, Wx, Wh, b = make_params(rng, N, T, D, H)
+    x, h0, Wx, Wh, b = rnn_params(rng, N, T, D, H)
     dh = rng.standard_normal((N, T, H))
     _, cache = rnn_forward(x, h0, Wx, Wh, b)
     got = truncated_rnn_backward(dh, cache, k)
@@ -199,7 +188,7 @@ def test_truncated_matches_chunks_and_torch_detach(rng, N, T, D, H, k):
 
 
 def test_truncated_differs_from_full_when_k_below_T(rng):
-    x, h0, Wx, Wh, b = make_params(rng, 2, 6, 3, 4)
+    x, h0, Wx, Wh, b = rnn_params(rng, 2, 6, 3, 4)
     dh = rng.standard_normal((2, 6, 4))
     _, cache = rnn_forward(x, h0, Wx, Wh, b)
     full = rnn_backward(dh, cache)
@@ -214,7 +203,7 @@ def test_truncated_differs_from_full_when_k_below_T(rng):
 def test_truncated_k1_is_per_step_gradient(rng):
     """With k = 1 no gradient crosses any step: every step is its own chunk."""
     N, T, D, H = 2, 5, 3, 4
-    x, h0, Wx, Wh, b = make_params(rng, N, T, D, H)
+    x, h0, Wx, Wh, b = rnn_params(rng, N, T, D, H)
     dh = rng.standard_normal((N, T, H))
     h, cache = rnn_forward(x, h0, Wx, Wh, b)
     dx, dh0, dWx, dWh, db = truncated_rnn_backward(dh, cache, 1)
@@ -229,33 +218,22 @@ def test_truncated_k1_is_per_step_gradient(rng):
 
 @pytest.mark.parametrize("k", [0, -1, -5, 2.0, "2", None, True])
 def test_truncated_bad_k(rng, k):
-    x, h0, Wx, Wh, b = make_params(rng, 2, 4, 3, 4)
+    x, h0, Wx, Wh, b = rnn_params(rng, 2, 4, 3, 4)
     _, cache = rnn_forward(x, h0, Wx, Wh, b)
-    with pytest.raises(ValueError, match=names("k")):
+    with pytest.raises(ValueError, match=names_arg("k")):
         truncated_rnn_backward(np.zeros((2, 4, 4)), cache, k)
 
 
 @pytest.mark.parametrize("dh", [np.zeros((2, 4, 5)), np.zeros((2, 4)), np.zeros((2, 4, 4), dtype=np.float32),
                                 np.zeros((2, 4, 4)).tolist(), np.zeros((3, 4, 4)), np.zeros((2, 3, 4))])
 def test_truncated_bad_dh(rng, dh):
-    x, h0, Wx, Wh, b = make_params(rng, 2, 4, 3, 4)
+    x, h0, Wx, Wh, b = rnn_params(rng, 2, 4, 3, 4)
     _, cache = rnn_forward(x, h0, Wx, Wh, b)
-    with pytest.raises(ValueError, match=names("dh")):
+    with pytest.raises(ValueError, match=names_arg("dh")):
         truncated_rnn_backward(dh, cache, 2)
 
 
 def test_truncated_does_not_modify_inputs(rng):
-    params = make_params(rng, 2, 7, 3, 4)
-    before = [p.copy() for p in params]
-    h, cache = rnn_forward(*params)
-    h_copy = h.copy()
-    dh = rng.standard_normal(h.shape)
-    dh_copy = dh.copy()
-    first = truncated_rnn_backward(dh, cache, 3)
-    second = truncated_rnn_backward(dh, cache, 3)
-    for name, p, c in zip(NAMES, params, before):
-        np.testing.assert_array_equal(p, c, err_msg=name)
-    np.testing.assert_array_equal(dh, dh_copy)
-    np.testing.assert_array_equal(h, h_copy)
-    for a, c in zip(first, second):
-        np.testing.assert_array_equal(a, c)
+    assert_no_side_effects(rnn_forward, lambda dh, cache: truncated_rnn_backward(dh, cache, 3),
+                           dict(zip(NAMES, rnn_params(rng, 2, 7, 3, 4))),
+                           (rng.standard_normal((2, 7, 4)),))
