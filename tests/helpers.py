@@ -88,6 +88,14 @@ def bad_cases(args, blame=None, kind=None):
             for name in args for label in bad_values(args[name])]
 
 
+def assert_rejects(fn, args, name, label, pattern=None):
+    """fn(**args), with args[name] replaced by bad_values(args[name])[label], raises a ValueError
+    whose message matches ``pattern`` (default: it starts with ``name``)."""
+    args = {**args, name: bad_values(args[name])[label]}
+    with pytest.raises(ValueError, match=pattern or names_arg(name)):
+        fn(**args)
+
+
 def recurrent_blame(state, next_with_H="Wx"):
     """bad_cases' blame for f(x, state, ..., Wx, ...), where x binds N and D and the state binds
     H: a longer (or transposed) axis 0 of x is reported by the state (N), a longer last axis of
@@ -99,12 +107,24 @@ def recurrent_blame(state, next_with_H="Wx"):
             state: {"shape-last": (next_with_H,)}}
 
 
-# ----------------------------------------------------------------------------- RNN inputs
+# ----------------------------------------------------------------------------- model inputs
 def rnn_params(rng, N, T, D, H, scale=0.5):
     """(x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,)): random inputs of rnn_forward."""
     return (rng.standard_normal((N, T, D)), rng.standard_normal((N, H)) * scale,
             rng.standard_normal((D, H)) * scale, rng.standard_normal((H, H)) * scale,
             rng.standard_normal(H) * scale)
+
+
+def lstm_step_args(rng, N, D, H, scale=0.5):
+    """Random keyword arguments of lstm_step_forward; weights scaled so no gate saturates."""
+    return dict(
+        x=rng.standard_normal((N, D)),
+        h_prev=rng.standard_normal((N, H)),
+        c_prev=rng.standard_normal((N, H)),
+        Wx=scale * rng.standard_normal((D, 4 * H)),
+        Wh=scale * rng.standard_normal((H, 4 * H)),
+        b=scale * rng.standard_normal(4 * H),
+    )
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -199,9 +219,10 @@ def assert_unchanged(before, after):
             np.testing.assert_array_equal(a, b, err_msg=str(i))
 
 
-def assert_no_side_effects(forward, backward, args, upstream):
+def assert_no_side_effects(forward, backward, args, rng, upstream=None):
     """forward(**args) returns (*outputs, cache); backward(*upstream, cache) the gradients (a
-    tuple of arrays, or one array).
+    tuple of arrays, or one array). ``upstream`` defaults to random arrays shaped like the
+    outputs.
 
     Neither may modify what it is given (args, upstream, the cache, forward's outputs); the
     outputs and gradients must be fresh arrays (no memory shared with args or upstream); and a
@@ -212,6 +233,8 @@ def assert_no_side_effects(forward, backward, args, upstream):
     assert_unchanged(saved, args)
     for out in outs:
         assert not any(np.shares_memory(out, a) for a in args.values())
+    if upstream is None:
+        upstream = [rng.standard_normal(o.shape) for o in outs]
     outs_saved, ups_saved, cache_saved = (copy.deepcopy(o) for o in (outs, upstream, cache))
     g1 = backward(*upstream, cache)
     if isinstance(g1, np.ndarray):

@@ -1,18 +1,13 @@
 """Tests of orthogonal initialization and gradient clipping against their torch counterparts."""
-import re
-
 import numpy as np
 import pytest
 import torch
 
 from autograder.gradcheck import rel_error
 from autograder.reference import clip_grad_norm, clip_grad_value, orthogonal
+from helpers import assert_unchanged, names_arg
 
 ORTHO_SHAPES = [(5, 5), (3, 7), (7, 3), (4, 2, 3), (3, 2, 2, 2), (1, 4), (4, 1), (1, 1)]
-
-
-def names(arg):
-    return rf"(?<![\w]){re.escape(arg)}(?![\w])"
 
 
 def _check_orthogonal(W2, gain, atol=1e-12):
@@ -121,18 +116,18 @@ def test_orthogonal_wide_rows_are_uniform():
 @pytest.mark.parametrize("shape", [(5,), (), 5, (0, 3), (3, 0), (2.5, 3), (3, "4"), (3, -1),
                                    (3, True), "33", None, np.zeros((3, 3))])
 def test_orthogonal_bad_shape(shape):
-    with pytest.raises(ValueError, match=names("shape")):
+    with pytest.raises(ValueError, match=names_arg("shape")):
         orthogonal(shape)
 
 
 def test_orthogonal_bad_rng_and_gain():
-    with pytest.raises(ValueError, match=names("rng")):
+    with pytest.raises(ValueError, match=names_arg("rng")):
         orthogonal((3, 3), rng="seed")
-    with pytest.raises(ValueError, match=names("rng")):
+    with pytest.raises(ValueError, match=names_arg("rng")):
         orthogonal((3, 3), rng=2.5)
-    with pytest.raises(ValueError, match=names("gain")):
+    with pytest.raises(ValueError, match=names_arg("gain")):
         orthogonal((3, 3), gain="2")
-    with pytest.raises(ValueError, match=names("gain")):
+    with pytest.raises(ValueError, match=names_arg("gain")):
         orthogonal((3, 3), gain=float("nan"))
 
 
@@ -155,8 +150,8 @@ def _torch_params(grads):
 
 def _assert_new_and_untouched(grads, before, out):
     assert set(out) == set(grads)
+    assert_unchanged(before, grads)
     for k in grads:
-        np.testing.assert_array_equal(grads[k], before[k], err_msg=k)  # input untouched
         assert isinstance(out[k], np.ndarray), k
         assert out[k].shape == grads[k].shape and out[k].dtype == np.float64, k
         assert out[k] is not grads[k] and not np.shares_memory(out[k], grads[k]), k
@@ -242,16 +237,16 @@ BAD_GRADS = [[np.ones(3)], None, np.ones(3), {"a": np.ones(3, dtype=np.float32)}
 
 @pytest.mark.parametrize("grads", BAD_GRADS)
 def test_clip_bad_grads(grads):
-    with pytest.raises(ValueError, match=names("grads")):
+    with pytest.raises(ValueError, match=names_arg("grads")):
         clip_grad_norm(grads, 1.0)
-    with pytest.raises(ValueError, match=names("grads")):
+    with pytest.raises(ValueError, match=names_arg("grads")):
         clip_grad_value(grads, 1.0)
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -1.0, float("nan"), "1", None, True])
 def test_clip_bad_threshold(rng, bad):
     grads = make_grads(rng)
-    with pytest.raises(ValueError, match=names("max_norm")):
+    with pytest.raises(ValueError, match=names_arg("max_norm")):
         clip_grad_norm(grads, bad)
-    with pytest.raises(ValueError, match=names("clip_value")):
+    with pytest.raises(ValueError, match=names_arg("clip_value")):
         clip_grad_value(grads, bad)

@@ -5,8 +5,6 @@ nn.LSTMCell, float32 against float64, gradients when only one of the two outputs
 (None upstream gradient), that the backward uses no autograd, and argument validation.
 """
 import inspect
-import re
-import types
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ import torch
 from autograder.gradcheck import rel_error
 from autograder.reference import LSTMCellFunction, lstm_step_backward, lstm_step_forward
 from conftest import DEVICES
+from helpers import lstm_step_args, names_arg, to_np
 
 # (N, D, H)
 SHAPES = [(1, 1, 1), (2, 3, 4), (3, 2, 1), (1, 4, 5), (4, 1, 3)]
@@ -24,14 +23,8 @@ TOL = 1e-6
 
 
 def make_arrays(rng, N, D, H, scale=0.5):
-    return dict(
-        x=rng.standard_normal((N, D)),
-        h=rng.standard_normal((N, H)),
-        c=rng.standard_normal((N, H)),
-        Wx=scale * rng.standard_normal((D, 4 * H)),
-        Wh=scale * rng.standard_normal((H, 4 * H)),
-        b=scale * rng.standard_normal(4 * H),
-    )
+    """lstm_step_forward's random arguments, under LSTMCellFunction's names (h, c)."""
+    return dict(zip(NAMES, lstm_step_args(rng, N, D, H, scale).values()))
 
 
 def as_tensors(arrays, device="cpu", dtype=torch.float64, requires_grad=True):
@@ -39,19 +32,10 @@ def as_tensors(arrays, device="cpu", dtype=torch.float64, requires_grad=True):
             for k in NAMES]
 
 
-def to_np(t):
-    return t.detach().cpu().numpy()
-
-
 def numpy_step(arrays, dh, dc):
-    """Forward and backward of the NumPy reference (argument names of lstm_step_forward)."""
-    h, c, cache = lstm_step_forward(arrays["x"], arrays["h"], arrays["c"],
-                                    arrays["Wx"], arrays["Wh"], arrays["b"])
+    """Forward and backward of the NumPy reference (arrays in the order of NAMES)."""
+    h, c, cache = lstm_step_forward(*(arrays[k] for k in NAMES))
     return h, c, lstm_step_backward(dh, dc, cache)
-
-
-def names_arg(name):
-    return rf"(?<![\w.]){re.escape(name)}(?!\w)"
 
 
 class FakeCtx:

@@ -4,6 +4,8 @@ Every backward is checked twice: against central differences and against torch.a
 on the same computation in float64. Forward passes are checked against nn.RNN on every device
 in conftest.DEVICES.
 """
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,8 @@ from autograder.reference import (bptt_grad_norms, orthogonal, rnn_backward, rnn
                                   rnn_step_backward, rnn_step_forward)
 from conftest import DEVICES
 from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
-                     assert_no_side_effects, bad_cases, bad_values, names_arg, recurrent_blame,
-                     rnn_params, to_np)
+                     assert_no_side_effects, assert_rejects, bad_cases, recurrent_blame, rnn_params,
+                     to_np)
 
 SHAPES = [(1, 1, 1, 1), (2, 3, 4, 5), (3, 7, 2, 1), (1, 5, 3, 6)]  # (N, T, D, H)
 SMALL = N0, T0, D0, H0 = 2, 3, 3, 4  # the argument-checking tests
@@ -217,36 +219,29 @@ def test_bptt_grad_norms_vanish_with_small_weights(rng):
 BAD_FORWARD = [case for kind, state in (("step", "h_prev"), ("seq", "h0"))
                for case in bad_cases(make_args(np.random.default_rng(0), kind, *SMALL),
                                      recurrent_blame(state), kind)]
+# (kind of forward, backward, its upstream-gradient argument, that argument's shape)
+BACKWARDS = [("step", rnn_step_backward, "dh_next", (N0, H0)),
+             ("seq", rnn_backward, "dh", (N0, T0, H0)),
+             ("seq", bptt_grad_norms, "dh_T", (N0, H0))]
+BACKWARD_IDS = ["rnn_step_backward", "rnn_backward", "bptt_grad_norms"]
 
 
 @pytest.mark.parametrize("kind,name,label,pattern", BAD_FORWARD)
 def test_forward_functions_bad_input(rng, kind, name, label, pattern):
-    args = make_args(rng, kind, *SMALL)
-    args[name] = bad_values(args[name])[label]
-    with pytest.raises(ValueError, match=pattern):
-        FORWARD[kind](**args)
+    assert_rejects(FORWARD[kind], make_args(rng, kind, *SMALL), name, label, pattern)
 
 
 @pytest.mark.parametrize("label", BAD_LABELS)
-def test_backward_functions_bad_upstream_gradient(rng, label):
-    _, cache = rnn_step_forward(**make_args(rng, "step", *SMALL))
-    with pytest.raises(ValueError, match=names_arg("dh_next")):
-        rnn_step_backward(bad_values(rng.standard_normal((N0, H0)))[label], cache)
-    _, cache = rnn_forward(**make_args(rng, "seq", *SMALL))
-    with pytest.raises(ValueError, match=names_arg("dh")):
-        rnn_backward(bad_values(rng.standard_normal((N0, T0, H0)))[label], cache)
-    with pytest.raises(ValueError, match=names_arg("dh_T")):
-        bptt_grad_norms(bad_values(rng.standard_normal((N0, H0)))[label], cache)
+@pytest.mark.parametrize("kind,backward,name,shape", BACKWARDS, ids=BACKWARD_IDS)
+def test_backward_functions_bad_upstream_gradient(rng, kind, backward, name, shape, label):
+    _, cache = FORWARD[kind](**make_args(rng, kind, *SMALL))
+    assert_rejects(partial(backward, cache=cache), {name: rng.standard_normal(shape)}, name, label)
 
 
 # ----------------------------------------------------------------------------- no in-place
 
-@pytest.mark.parametrize("kind,backward,upstream_shape", [
-    ("step", rnn_step_backward, (N0, H0)),
-    ("seq", rnn_backward, (N0, T0, H0)),
-    ("seq", bptt_grad_norms, (N0, H0)),
-], ids=["step", "seq", "bptt_grad_norms"])
-def test_no_input_modified_in_place(rng, kind, backward, upstream_shape):
+@pytest.mark.parametrize("kind,backward,name,shape", BACKWARDS, ids=BACKWARD_IDS)
+def test_no_input_modified_in_place(rng, kind, backward, name, shape):
     """Nothing passed in is modified (the cache neither: a second backward gives the same)."""
-    assert_no_side_effects(FORWARD[kind], backward, make_args(rng, kind, *SMALL),
-                           (rng.standard_normal(upstream_shape),))
+    assert_no_side_effects(FORWARD[kind], backward, make_args(rng, kind, *SMALL), rng,
+                           upstream=(rng.standard_normal(shape),))

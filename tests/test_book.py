@@ -1,0 +1,185 @@
+"""The book as its readers get it: built strictly, served on localhost, read in Chromium.
+
+The build runs once per session (`make book`: jupyter-book with -W -n --keep-going, so a
+failing cell or a broken reference fails it). The browser part drives Debian's Chromium
+through every page with Playwright. CI installs Chromium; elsewhere the browser tests skip
+when /usr/bin/chromium is missing, and fail instead when CI is set.
+"""
+import functools
+import http.server
+import os
+import re
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "_build" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    proc = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "book build failed:\n" + log[-6000:]
+    assert "build succeeded" in log, log[-3000:]
+    return HTML
+
+
+def toc_pages():
+    """Page paths in reading order, from _toc.yml (root first)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [c["file"] for c in part["chapters"]]
+    return pages
+
+
+def test_build_is_strict_and_complete(built_book):
+    for page in toc_pages():
+        assert (built_book / f"{page}.html").exists(), page
+    # no cell error and no placeholder made it into the book
+    for page in toc_pages():
+        text = (built_book / f"{page}.html").read_text(encoding="utf-8")
+        assert "Traceback (most recent call last)" not in text, page
+        assert "PLACEHOLDER" not in text, f"{page} is still a placeholder"
+
+
+def test_mathjax_is_served_locally(built_book):
+    assert (built_book / "_mathjax" / "tex-chtml.js").exists()
+    assert not list((built_book / "_static").rglob("tex-chtml.js")), "MathJax must stay out of _static"
+    for html in built_book.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        assert "cdn.jsdelivr.net" not in text and "mathjax@3" not in text.lower(), html
+
+
+@pytest.fixture(scope="session")
+def server(built_book):
+    handler = functools.partial(QuietHandler, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI runs these tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def visit(browser, url):
+    """Open url; return (page, problems) where problems lists console errors and bad requests."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    host = urlparse(url).netloc
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+
+    def on_response(r):
+        if r.status >= 400:
+            problems.append(f"HTTP {r.status}: {r.url}")
+
+    def on_request(r):
+        if urlparse(r.url).scheme in ("http", "https") and urlparse(r.url).netloc != host:
+            problems.append(f"external request: {r.url}")
+
+    page.on("response", on_response)
+    page.on("request", on_request)
+    page.goto(url, wait_until="networkidle")
+    return page, problems
+
+
+@pytest.mark.parametrize("page_path", toc_pages())
+def test_every_page_reads_cleanly(browser, server, page_path):
+    page, problems = visit(browser, f"{server}/{page_path}.html")
+    try:
+        if page.locator(".math").count():
+            page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0",
+                                   timeout=20000)
+            unrendered = page.evaluate(
+                "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')"
+                " && !e.closest('mjx-container')).length")
+            assert unrendered == 0, f"{unrendered} math elements not typeset"
+        broken = page.evaluate(
+            "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        assert not broken, f"images not loaded: {broken}"
+        assert not problems, "\n".join(problems)
+        assert page.locator("nav.bd-docs-nav a").count() >= len(toc_pages()) - 1, "table of contents missing"
+    finally:
+        page.close()
+
+
+def test_next_and_previous_links_follow_the_toc(browser, server):
+    pages = toc_pages()
+    for here, there in zip(pages, pages[1:]):
+        page, problems = visit(browser, f"{server}/{here}.html")
+        try:
+            page.locator("a.right-next").first.click()
+            page.wait_for_load_state("networkidle")
+            assert page.url.split("#")[0].endswith(f"/{there}.html"), (here, page.url)
+            page.locator("a.left-prev").first.click()
+            page.wait_for_load_state("networkidle")
+            assert page.url.split("#")[0].endswith(f"/{here}.html"), (there, page.url)
+            assert not problems, "\n".join(problems)
+        finally:
+            page.close()
+
+
+def test_sidebar_toc_links_open_every_chapter(browser, server):
+    page, problems = visit(browser, f"{server}/{toc_pages()[0]}.html")
+    try:
+        hrefs = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "els => els.map(e => e.href)")
+        opened = {urlparse(h).path.lstrip("/").removesuffix(".html") for h in hrefs}
+        assert set(toc_pages()[1:]) <= opened, set(toc_pages()[1:]) - opened
+    finally:
+        page.close()
+
+
+def test_search_finds_forget_gate(browser, server):
+    page, problems = visit(browser, f"{server}/search.html?q=forget+gate")
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=20000)
+        results = page.locator("#search-results ul.search li a").all_inner_texts()
+        assert results, "no search results for 'forget gate'"
+        assert any("LSTM" in r or "Long short-term" in r for r in results), results
+        assert not problems, "\n".join(problems)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_path", ["book/02_bptt", "book/06_lstm"])
+def test_screenshots_of_two_chapters(browser, server, page_path):
+    """Full-page screenshots for a human to look at (written to _build/screenshots)."""
+    page, _ = visit(browser, f"{server}/{page_path}.html")
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        out = SHOTS / (re.sub(r"\W", "_", page_path) + ".png")
+        page.screenshot(path=str(out), full_page=True)
+        assert out.stat().st_size > 10_000
+    finally:
+        page.close()
