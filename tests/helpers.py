@@ -41,12 +41,9 @@ def names_arg(*names):
 
 
 # ----------------------------------------------------------------------------- bad array arguments
-# Labels of bad_values, for an argument of rank >= 2 (a 1-D one has no "shape-last").
+# Every label of bad_values, as for a non-square argument of rank >= 2 (an upstream gradient).
 BAD_LABELS = ("rank+1", "rank-1", "float32", "int64", "list", "empty", "shape", "shape-last",
               "transposed")
-# A shape error can be blamed on another argument when the changed axis is where the argument
-# binds a dimension first (see autograder.reference._validate); the others are its own fault.
-SHAPE_LABELS = ("shape", "shape-last")
 
 
 def bad_values(value):
@@ -59,7 +56,7 @@ def bad_values(value):
     """
     bad = {
         "rank+1": value[None],
-        "rank-1": value[0],
+        "rank-1": value[0, ...],  # a 0-d array for a 1-D value
         "float32": value.astype(np.float32),
         "int64": value.astype(np.int64),
         "list": value.tolist(),
@@ -78,7 +75,9 @@ def bad_cases(args, blame=None, kind=None):
 
     ``args`` is a dict of good arguments, in the function's order. ``pattern`` (for
     pytest.raises) names the argument itself, except for a shape error that ``blame`` lists:
-    blame[name][label] holds the other names the message may start with instead. ``kind``, if
+    blame[name][label] holds the other names the message may start with instead. (A longer
+    axis can be reported by a later argument when it is where this one binds a dimension
+    first, see autograder.reference._validate; any other error is the argument's own.) ``kind``, if
     given, is put in front of each case (and of its id), to run several functions in one test.
     """
     blame = blame or {}

@@ -127,41 +127,41 @@ def test_float32_agrees_with_float64(rng, device, N, D, H):
 
 
 # ----------------------------------------------------------------------------- one output used
+def assert_grads_of_one_output(arrays, grads, used, up):
+    """grads (one per NAMES) are the NumPy reference's when only the output ``used`` gets the
+    upstream gradient ``up`` and the other one none (zero)."""
+    zero = np.zeros_like(up)
+    _, _, ref = numpy_step(arrays, *((up, zero) if used == "h_next" else (zero, up)))
+    assert len(grads) == 6
+    for name, g, r in zip(NAMES, grads, ref):
+        assert rel_error(to_np(g), r) < TOL, name
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("used", ["h_next", "c_next"])
 def test_only_one_output_used(rng, device, used):
-    N, D, H = 3, 2, 4
-    arrays = make_arrays(rng, N, D, H)
-    up = rng.standard_normal((N, H))
-    zero = np.zeros((N, H))
+    arrays = make_arrays(rng, 3, 2, 4)
+    up = rng.standard_normal((3, 4))
     inputs = as_tensors(arrays, device=device)
     h_next, c_next = LSTMCellFunction.apply(*inputs)
     out = h_next if used == "h_next" else c_next
     (out * torch.tensor(up, device=device)).sum().backward()
-    dh, dc = (up, zero) if used == "h_next" else (zero, up)
-    _, _, ref = numpy_step(arrays, dh, dc)
-    for name, t, r in zip(NAMES, inputs, ref):
-        assert rel_error(to_np(t.grad), r) < TOL, name
+    assert_grads_of_one_output(arrays, [t.grad for t in inputs], used, up)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("missing", ["dh_next", "dc_next"])
 def test_backward_accepts_none_upstream(rng, device, missing):
     """Called with None for one upstream gradient, backward treats it as zero."""
-    N, D, H = 2, 3, 4
-    arrays = make_arrays(rng, N, D, H)
-    up = rng.standard_normal((N, H))
+    arrays = make_arrays(rng, 2, 3, 4)
+    up = rng.standard_normal((2, 4))
     ctx = FakeCtx()
     with torch.no_grad():
         LSTMCellFunction.forward(ctx, *as_tensors(arrays, device=device, requires_grad=False))
         up_t = torch.tensor(up, device=device)
         args = (None, up_t) if missing == "dh_next" else (up_t, None)
         grads = LSTMCellFunction.backward(ctx, *args)
-    dh, dc = (np.zeros((N, H)), up) if missing == "dh_next" else (up, np.zeros((N, H)))
-    _, _, ref = numpy_step(arrays, dh, dc)
-    assert len(grads) == 6
-    for name, g, r in zip(NAMES, grads, ref):
-        assert rel_error(to_np(g), r) < TOL, name
+    assert_grads_of_one_output(arrays, grads, "c_next" if missing == "dh_next" else "h_next", up)
 
 
 def test_backward_skips_unneeded_grads(rng):
