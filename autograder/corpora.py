@@ -98,26 +98,24 @@ def _gensim_test_file(name):
     return resources.files("gensim") / "test" / "test_data" / name
 
 
-def wordsim353():
-    """WordSim-353 (Finkelstein et al. 2002): list of (word1, word2, human score 0-10)."""
+def _scored_pairs(name):
     rows = []
-    for line in _gensim_test_file("wordsim353.tsv").read_text(encoding="utf-8").splitlines():
+    for line in _gensim_test_file(name).read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or not line.strip():
             continue
-        a, b, s = line.split("\t")[:3]
-        rows.append((a.lower(), b.lower(), float(s)))
+        a, b, score = line.split("\t")[:3]
+        rows.append((a.lower(), b.lower(), float(score)))
     return rows
+
+
+def wordsim353():
+    """WordSim-353 (Finkelstein et al. 2002): list of (word1, word2, human score 0-10)."""
+    return _scored_pairs("wordsim353.tsv")
 
 
 def simlex999():
     """SimLex-999 (Hill et al. 2015): list of (word1, word2, similarity score 0-10)."""
-    rows = []
-    for line in _gensim_test_file("simlex999.txt").read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        a, b, s = line.split("\t")[:3]
-        rows.append((a.lower(), b.lower(), float(s)))
-    return rows
+    return _scored_pairs("simlex999.txt")
 
 
 def analogy_questions():
