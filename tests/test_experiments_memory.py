@@ -1,0 +1,229 @@
+"""Tests of autograder.experiments_memory (the helpers of chapters 8 and 11)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograder.experiments_memory import (MODELS, StateDropoutGRU, StepLSTM, adding_tensors,
+                                           gru_cell_from_layer, gru_states_with_state_dropout,
+                                           input_grad_norms, last_step_mse,
+                                           linear_recoverability, make_adding_model,
+                                           marked_value_sensitivity, remember_first_tensors,
+                                           rnn_preactivation_stats, run_jobs, smooth,
+                                           train_adding)
+from autograder.reference import LSTMCellFunction
+
+
+# ----------------------------------------------------------------------------- chapter 8
+@pytest.mark.parametrize("name", list(MODELS))
+def test_make_adding_model_builds_every_contestant(name):
+    m = make_adding_model(name, 6, seed=1)
+    x, _ = adding_tensors(3, 7, np.random.default_rng(0))
+    y, _ = m(x)
+    assert y.shape == (3, 7, 1) and m.cell == MODELS[name][0]
+
+
+def test_make_adding_model_is_seeded_and_orthogonal():
+    a, b = make_adding_model("rnn-orth", 8, seed=3), make_adding_model("rnn-orth", 8, seed=3)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    W = a.rnn.weight_hh_l0.detach().double()
+    torch.testing.assert_close(W @ W.T, torch.eye(8, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_forget_bias_sets_the_sum_of_both_biases():
+    H = 5
+    m = make_adding_model("lstm", H, forget_bias=1.0)
+    total = (m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0).detach()
+    torch.testing.assert_close(total[H:2 * H], torch.ones(H))
+    with pytest.raises(ValueError, match="^forget_bias"):
+        make_adding_model("gru", H, forget_bias=1.0)
+    with pytest.raises(ValueError, match="^name"):
+        make_adding_model("transformer", H)
+
+
+def test_adding_tensors_and_loss():
+    x, y = adding_tensors(4, 10, np.random.default_rng(0))
+    assert x.shape == (4, 10, 2) and y.shape == (4, 1) and x.dtype == torch.float32
+    torch.testing.assert_close(y[:, 0], (x[:, :, 0] * x[:, :, 1]).sum(1))
+    m = make_adding_model("gru", 4)
+    expected = ((m(x)[0][:, -1] - y) ** 2).mean()
+    torch.testing.assert_close(last_step_mse(m, x, y), expected)
+
+
+def test_input_grad_norms_matches_autograd_by_hand():
+    m = make_adding_model("lstm", 4, seed=2).double()
+    x, _ = adding_tensors(3, 6, np.random.default_rng(1))
+    x = x.double()
+    got = input_grad_norms(m, x)
+    assert got.shape == (6,)
+    assert all(p.grad is None for p in m.parameters())  # leaves no gradients behind
+    per_seq = []
+    for b in range(3):
+        xb = x[b:b + 1].clone().requires_grad_(True)
+        m(xb)[0][0, -1, 0].backward()
+        per_seq.append(xb.grad[0].norm(dim=1) ** 2)
+    expected = torch.stack(per_seq).mean(0).sqrt().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_marked_value_sensitivity_matches_finite_differences():
+    m = make_adding_model("gru", 5, seed=0).double()
+    x, _ = adding_tensors(2, 8, np.random.default_rng(4))
+    x = x.double()
+    got = marked_value_sensitivity(m, x)
+    assert got.shape == (2, 2)
+    eps = 1e-6
+    for b in range(2):
+        pos = torch.nonzero(x[b, :, 1] > 0.5)[:, 0]
+        for k, t in enumerate(pos):
+            xp, xm = x.clone(), x.clone()
+            xp[b, t, 0] += eps
+            xm[b, t, 0] -= eps
+            with torch.no_grad():
+                fd = (m(xp)[0][b, -1, 0] - m(xm)[0][b, -1, 0]) / (2 * eps)
+            assert abs(got[b, k] - float(fd)) < 1e-6
+    bad = x.clone()
+    bad[0, :, 1] = 0.0
+    with pytest.raises(ValueError, match="^x"):
+        marked_value_sensitivity(m, bad)
+
+
+def test_train_adding_is_deterministic_and_returns_a_loadable_state():
+    kw = dict(name="rnn", T=6, hidden_size=4, batch_size=8, steps=5, test_size=20, seed=0)
+    r1, r2 = train_adding(**kw), train_adding(**kw)
+    assert len(r1["loss"]) == 5 and len(r1["grad_norm"]) == 5
+    assert r1["loss"] == r2["loss"] and r1["test_mse"] == r2["test_mse"]
+    assert 0.0 < r1["test_baseline"] < 1.0 and r1["seconds"] >= 0.0
+    m = make_adding_model("rnn", 4)
+    m.load_state_dict(r1["state"])
+
+
+def test_models_at_one_length_see_the_same_batches():
+    """The batch generator depends on (seed, T) only, so two cells get identical data."""
+    a = train_adding("rnn", 5, hidden_size=3, batch_size=4, steps=1, test_size=10)
+    b = train_adding("gru", 5, hidden_size=3, batch_size=4, steps=1, test_size=10)
+    assert a["test_baseline"] == b["test_baseline"]
+
+
+def _square(v):
+    return v * v
+
+
+def test_run_jobs_in_process_and_in_workers():
+    jobs = [dict(v=i) for i in range(4)]
+    assert run_jobs(_square, jobs, workers=1) == [0, 1, 4, 9]
+    assert run_jobs(_square, jobs, workers=2) == [0, 1, 4, 9]
+
+
+def test_smooth_is_a_trailing_mean():
+    v = np.arange(10.0)
+    out = smooth(v, window=3)
+    expected = [np.mean(v[max(0, i - 2):i + 1]) for i in range(10)]
+    np.testing.assert_allclose(out, expected)
+
+
+def test_step_lstm_matches_nn_lstm_forward_and_backward():
+    torch.manual_seed(0)
+    ref = make_adding_model("lstm", 6, seed=5, forget_bias=1.0).double()
+    step = StepLSTM.from_sequence_model(ref, LSTMCellFunction.apply).double()
+    x, y = adding_tensors(3, 9, np.random.default_rng(2))
+    x, y = x.double(), y.double()
+    out_ref, (h_ref, c_ref) = ref(x)
+    out_step, (h_step, c_step) = step(x)
+    torch.testing.assert_close(out_step, out_ref)
+    torch.testing.assert_close(h_step, h_ref[0])
+    torch.testing.assert_close(c_step, c_ref[0])
+    last_step_mse(ref, x, y).backward()
+    last_step_mse(step, x, y).backward()
+    torch.testing.assert_close(step.Wh.grad, ref.rnn.weight_hh_l0.grad.T)
+    torch.testing.assert_close(step.Wx.grad, ref.rnn.weight_ih_l0.grad.T)
+    torch.testing.assert_close(step.b.grad, ref.rnn.bias_ih_l0.grad)
+
+
+# ----------------------------------------------------------------------------- chapter 11
+def test_remember_first_tensors():
+    x, y = remember_first_tensors(5, 7, np.random.default_rng(0))
+    assert x.shape == (5, 7, 2) and y.shape == (5, 1)
+    torch.testing.assert_close(y[:, 0], x[:, 0, 0])
+    assert torch.equal(x[:, :, 1].sum(1), torch.ones(5)) and torch.all(x[:, 0, 1] == 1)
+
+
+def _gru_and_input(H=5, T=6, N=4, seed=0):
+    torch.manual_seed(seed)
+    gru = nn.GRU(2, H, batch_first=True).double()
+    x = torch.randn(N, T, 2, dtype=torch.float64)
+    return gru, x
+
+
+def test_gru_cell_from_layer_and_unmasked_states_match_nn_gru():
+    gru, x = _gru_and_input()
+    cell = gru_cell_from_layer(gru).double()
+    with torch.no_grad():
+        expected, _ = gru(x)
+        for mode in ("none", "per_step", "fixed"):
+            p = 0.0 if mode != "none" else 0.3  # p = 0 or mode none: no effect
+            got = gru_states_with_state_dropout(cell, x, p, mode, seed=1)
+            torch.testing.assert_close(got, expected)
+
+
+def test_fixed_mask_is_the_same_at_every_step_and_fresh_masks_are_not():
+    gru, x = _gru_and_input(H=16, T=8, N=3)
+    cell = gru_cell_from_layer(gru).double()
+    with torch.no_grad():
+        fixed = gru_states_with_state_dropout(cell, x, 0.5, "fixed", seed=0)
+        fresh = gru_states_with_state_dropout(cell, x, 0.5, "per_step", seed=0)
+    zero_fixed = fixed == 0
+    assert zero_fixed.any()
+    assert torch.equal(zero_fixed, zero_fixed[:, :1].expand_as(zero_fixed))
+    zero_fresh = fresh == 0
+    assert not torch.equal(zero_fresh, zero_fresh[:, :1].expand_as(zero_fresh))
+    with pytest.raises(ValueError, match="^mode"):
+        gru_states_with_state_dropout(cell, x, 0.5, "sometimes")
+    with pytest.raises(ValueError, match="^p"):
+        gru_states_with_state_dropout(cell, x, 1.0, "fixed")
+
+
+def test_state_dropout_gru_modes_and_update_bias():
+    H = 4
+    net = StateDropoutGRU(2, H, 1, p=0.5, mode="per_step", update_bias=2.0, seed=0).double()
+    total = (net.cell.bias_ih + net.cell.bias_hh).detach()
+    torch.testing.assert_close(total[H:2 * H], torch.full((H,), 2.0, dtype=torch.float64))
+    x, _ = remember_first_tensors(3, 5, np.random.default_rng(0))
+    x = x.double()
+    net.eval()
+    with torch.no_grad():
+        y_eval, h_last = net(x)
+        expected = gru_states_with_state_dropout(net.cell, x, 0.0, "none")
+    torch.testing.assert_close(y_eval, net.head(expected))
+    torch.testing.assert_close(h_last, expected[:, -1])
+    net.train()
+    with torch.no_grad():
+        y_train, _ = net(x)
+    assert not torch.allclose(y_train, y_eval)
+
+
+def test_linear_recoverability():
+    rng = np.random.default_rng(0)
+    N, T, H = 400, 3, 4
+    target = rng.standard_normal(N)
+    h = rng.standard_normal((N, T, H))
+    h[:, 0, 0] = 2.0 * target + 1.0  # step 1 holds the target exactly
+    r2 = linear_recoverability(h, target, n_fit=200)
+    assert r2.shape == (T,)
+    assert r2[0] > 0.999 and abs(r2[1]) < 0.1 and abs(r2[2]) < 0.1
+    r2_t = linear_recoverability(torch.as_tensor(h), target, n_fit=200)
+    np.testing.assert_allclose(r2_t, r2)
+    with pytest.raises(ValueError, match="^n_fit"):
+        linear_recoverability(h, target, n_fit=N)
+
+
+def test_rnn_preactivation_stats():
+    H = 16
+    s = rnn_preactivation_stats(12, H, 2.0, layer_norm=True, batch_size=32)
+    assert s["std"].shape == (12,) and s["saturated"].shape == (12,)
+    np.testing.assert_allclose(s["std"], np.sqrt(H / (H - 1)), rtol=1e-3)  # LN: unit spread
+    big = rnn_preactivation_stats(30, H, 3.0, layer_norm=False, activation="relu", batch_size=32)
+    assert big["std"][-1] > 100 * big["std"][0]  # a ReLU RNN with a large W_hh explodes
+    with pytest.raises(ValueError, match="^activation"):
+        rnn_preactivation_stats(5, H, 1.0, False, activation="gelu")
