@@ -1,0 +1,133 @@
+"""Direct tests of the shared experiment code the chapters call (tasks, corpora, seqmodels)."""
+import numpy as np
+import pytest
+import torch
+
+from autograder import corpora, tasks
+from autograder.seqmodels import (SequenceModel, detach_state, fit, global_grad_norm,
+                                  init_recurrent_)
+
+
+# ------------------------------------------------------------------ tasks
+def test_toy_timeseries_shapes_and_determinism():
+    x1, y1 = tasks.toy_timeseries(50, np.random.default_rng(3))
+    x2, y2 = tasks.toy_timeseries(50, np.random.default_rng(3))
+    assert x1.shape == (50,) and isinstance(y1, float)
+    np.testing.assert_array_equal(x1, x2)
+    assert y1 == y2
+    assert np.abs(x1).max() < 1.5 + 0.1 + 1e-9  # 0.5 sin + cos + noise
+    xb, yb = tasks.toy_timeseries_batch(4, 20, np.random.default_rng(0))
+    assert xb.shape == (4, 20, 1) and yb.shape == (4, 1)
+
+
+def test_adding_problem_targets_are_the_marked_sums():
+    x, y = tasks.adding_problem(32, 40, np.random.default_rng(1))
+    assert x.shape == (32, 40, 2) and y.shape == (32, 1)
+    markers = x[:, :, 1]
+    assert np.all(markers.sum(axis=1) == 2)
+    assert np.all(markers[:, :20].sum(axis=1) == 1) and np.all(markers[:, 20:].sum(axis=1) == 1)
+    np.testing.assert_allclose(y[:, 0], (x[:, :, 0] * markers).sum(axis=1))
+    with pytest.raises(ValueError, match="^T"):
+        tasks.adding_problem(2, 1, np.random.default_rng(0))
+
+
+def test_copy_task_layout():
+    x, y = tasks.copy_task(5, n_symbols=8, n_copy=3, delay=10, rng=np.random.default_rng(2))
+    assert x.shape == y.shape == (5, 16)
+    np.testing.assert_array_equal(y[:, -3:], x[:, :3])
+    assert np.all(y[:, :-3] == 0)
+    assert np.all(x[:, 12] == 9) and np.all(x[:, 3:12] == 0) and np.all(x[:, 13:] == 0)
+    assert x[:, :3].min() >= 1 and x[:, :3].max() <= 8
+
+
+# ------------------------------------------------------------------ corpora
+def test_shakespeare_plays_and_text():
+    plays = corpora.shakespeare_plays()
+    assert len(plays) == 38 and "hamlet" in plays
+    text = corpora.shakespeare_text(("hamlet",))
+    assert text.startswith("Hamlet") and "BERNARDO:\nWho's there?" in text
+    assert "**" not in text and "_Enter" not in text  # markup and stage directions removed
+    with pytest.raises(ValueError, match="^plays"):
+        corpora.shakespeare_text(("no-such-play",))
+
+
+def test_markdown_play_conversion():
+    md = "# Title\n\n## ACT I\n\n_Enter A_\n\n**A**  \nHello *there*,  \nfriend.\n"
+    assert corpora.markdown_play_to_text(md) == "Title\n\nACT I\n\nA:\nHello there,\nfriend.\n"
+
+
+def test_korean_constitution_and_tokenizer():
+    text = corpora.korean_constitution_text()
+    assert text.startswith("대한민국헌법") and "\r" not in text and len(text) > 15000
+    assert corpora.tokenize_words("Don't stop, 대한민국 1987!") == ["don't", "stop", "대한민국", "1987"]
+
+
+def test_build_vocab_orders_by_frequency_and_filters():
+    words, w2i, counts = corpora.build_vocab("b a c a b a d".split(), min_count=2)
+    assert words == ["a", "b"] and w2i == {"a": 0, "b": 1}
+    np.testing.assert_array_equal(counts, [3, 2])
+    assert corpora.build_vocab("b a c".split(), max_size=2)[0] == ["a", "b"]
+
+
+def test_evaluation_sets_load():
+    assert len(corpora.wordsim353()) == 353 and len(corpora.simlex999()) == 999
+    a, b, s = corpora.wordsim353()[0]
+    assert a == a.lower() and 0 <= s <= 10
+    q = corpora.analogy_questions()
+    assert sum(map(len, q.values())) == 19544 and all(len(t) == 4 for t in q["family"])
+
+
+# ------------------------------------------------------------------ seqmodels
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_init_recurrent_schemes(cell):
+    H = 6
+    model = SequenceModel(cell, 3, H, 1)
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    init_recurrent_(model.rnn, "orthogonal", gain=2.0)
+    W = model.rnn.weight_hh_l0.detach().double().numpy()
+    for k in range(G):
+        block = W[k * H:(k + 1) * H]
+        np.testing.assert_allclose(block @ block.T, 4 * np.eye(H), atol=1e-5)
+    init_recurrent_(model.rnn, "identity")
+    np.testing.assert_array_equal(model.rnn.weight_hh_l0.detach().numpy(), np.concatenate([np.eye(H)] * G))
+    assert float(model.rnn.bias_hh_l0.detach().abs().sum()) == 0.0
+    init_recurrent_(model.rnn, "normal", std=0.5, seed=1)
+    assert 0.3 < float(model.rnn.weight_hh_l0.std()) < 0.7
+    with pytest.raises(ValueError, match="^scheme"):
+        init_recurrent_(model.rnn, "glorious")
+
+
+def test_sequence_model_shapes_and_token_input():
+    m = SequenceModel("lstm", 4, 5, 7, vocab_size=11)
+    y, (h, c) = m(torch.randint(0, 11, (2, 9)))
+    assert y.shape == (2, 9, 7) and h.shape == c.shape == (1, 2, 5)
+    with pytest.raises(ValueError, match="^cell"):
+        SequenceModel("transformer", 1, 1, 1)
+
+
+def test_detach_state_keeps_values_and_cuts_the_graph():
+    h = torch.ones(2, requires_grad=True) * 3
+    for s in (detach_state(h), detach_state((h, h))[1]):
+        assert not s.requires_grad and torch.equal(s, h.detach())
+    assert detach_state(None) is None
+
+
+def test_fit_learns_and_clips_and_stops_on_divergence():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def batches(step):
+        x, y = tasks.toy_timeseries_batch(16, 20, rng)
+        return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+
+    loss = lambda m, x, y: torch.nn.functional.mse_loss(m(x)[0][:, -1], y)  # noqa: E731
+    model = SequenceModel("gru", 1, 16, 1)
+    hist = fit(model, batches, loss, 150, lr=1e-2, clip_norm=1.0)
+    assert len(hist.loss) == 150 and not hist.diverged()
+    assert np.mean(hist.loss[-20:]) < 0.5 * np.mean(hist.loss[:5])
+    assert global_grad_norm(model.parameters()) >= 0
+
+    bad = SequenceModel("rnn", 1, 200, 1)
+    init_recurrent_(bad.rnn, "normal", std=1.0)
+    hist = fit(bad, lambda s: (torch.ones(4, 50, 1) * 2, torch.zeros(4, 1)), loss, 20, lr=1e-3)
+    assert hist.diverged() and len(hist.loss) < 20  # stopped at the first non-finite value
