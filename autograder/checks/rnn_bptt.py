@@ -1,0 +1,102 @@
+"""Hidden checks of the assignment rnn_bptt (vanilla RNN forward, backward, BPTT norms).
+
+Caches have the layout the notebook prescribes, which is the reference's:
+step (x, h_prev, Wx, Wh, h_next), sequence (x, h0, Wx, Wh, h).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograder import reference as ref
+from coursekit.expect import expect_array, expect_close
+
+from .core import case_label, check, expect_cache, expect_grads, rng_for, sizes
+
+A = "rnn_bptt"
+STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "h_next")
+SEQ_CACHE = ("x", "h0", "Wx", "Wh", "h")
+
+
+def step_inputs(rng, N, D, H):
+    """x (N, D), h_prev (N, H), Wx (D, H), Wh (H, H), b (H,), scaled to stay off saturation."""
+    return (rng.standard_normal((N, D)), rng.standard_normal((N, H)),
+            0.5 * rng.standard_normal((D, H)), 0.5 * rng.standard_normal((H, H)),
+            0.5 * rng.standard_normal(H))
+
+
+def seq_inputs(rng, N, T, D, H):
+    """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,)."""
+    x = rng.standard_normal((N, T, D))
+    return (x, *step_inputs(rng, N, D, H)[1:])
+
+
+@check(A, "rnn_step_forward", points=2)
+def _(student):
+    rng = rng_for("test_rnn_step_forward")
+    for d in sizes(rng, "NDH"):
+        args = step_inputs(rng, d["N"], d["D"], d["H"])
+        want, want_cache = ref.rnn_step_forward(*args)
+        h_next, cache = student.call("rnn_step_forward", *args, returns=("h_next", "cache"))
+        label = case_label(**d)
+        expect_close(f"rnn_step_forward: h_next ({label})", h_next, want, tol=1e-6, show=False,
+                     hint="h_next = tanh(x @ Wx + h_prev @ Wh + b)")
+        expect_cache("rnn_step_forward", cache, want_cache, STEP_CACHE, label)
+
+
+@check(A, "rnn_step_backward", points=2)
+def _(student):
+    rng = rng_for("test_rnn_step_backward")
+    for d in sizes(rng, "NDH"):
+        _, cache = ref.rnn_step_forward(*step_inputs(rng, d["N"], d["D"], d["H"]))
+        dh_next = rng.standard_normal((d["N"], d["H"]))
+        want = ref.rnn_step_backward(dh_next, cache)
+        got = student.call("rnn_step_backward", dh_next, cache,
+                           returns=("dx", "dh_prev", "dWx", "dWh", "db"))
+        expect_grads("rnn_step_backward", got, want, ("dx", "dh_prev", "dWx", "dWh", "db"),
+                     case_label(**d),
+                     hints={"dWh": "dWh = h_prev.T @ da, summed over the batch by the matmul",
+                            "db": "db sums da over the batch axis (axis 0)"})
+
+
+@check(A, "rnn_forward", points=2)
+def _(student):
+    rng = rng_for("test_rnn_forward")
+    for d in sizes(rng, "NTDH"):
+        args = seq_inputs(rng, d["N"], d["T"], d["D"], d["H"])
+        want, want_cache = ref.rnn_forward(*args)
+        h, cache = student.call("rnn_forward", *args, returns=("h", "cache"))
+        label = case_label(**d)
+        expect_close(f"rnn_forward: h ({label})", h, want, tol=1e-6, show=False,
+                     hint="h[:, t] is the state after step t; step 0 starts from h0")
+        expect_cache("rnn_forward", cache, want_cache, SEQ_CACHE, label)
+
+
+@check(A, "rnn_backward", points=3)
+def _(student):
+    rng = rng_for("test_rnn_backward")
+    for d in sizes(rng, "NTDH"):
+        _, cache = ref.rnn_forward(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]))
+        dh = rng.standard_normal((d["N"], d["T"], d["H"]))
+        want = ref.rnn_backward(dh, cache)
+        got = student.call("rnn_backward", dh, cache,
+                           returns=("dx", "dh0", "dWx", "dWh", "db"))
+        expect_grads("rnn_backward", got, want, ("dx", "dh0", "dWx", "dWh", "db"),
+                     case_label(**d),
+                     hints={"dWh": "dWh sums the contribution of every time step",
+                            "dh0": "dh0 is the gradient carried back past step 0",
+                            "dx": "each step gets dh[:, t] plus the gradient from step t+1"})
+
+
+@check(A, "bptt_grad_norms", points=1)
+def _(student):
+    rng = rng_for("test_bptt_grad_norms")
+    for d in sizes(rng, "NTDH"):
+        _, cache = ref.rnn_forward(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]))
+        dh_T = rng.standard_normal((d["N"], d["H"]))
+        want = ref.bptt_grad_norms(dh_T, cache)
+        norms = student.call("bptt_grad_norms", dh_T, cache)
+        label = case_label(**d)
+        expect_array(f"bptt_grad_norms ({label})", norms, want.shape)
+        expect_close(f"bptt_grad_norms ({label})", norms, want, tol=1e-6, show=False,
+                     hint="norms[T-1] is the norm of dh_T itself; each step back multiplies "
+                          "by diag(1 - h_t^2) and Wh^T")
