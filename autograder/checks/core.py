@@ -290,3 +290,10 @@ def expect_grads(fn, got, want, names, label, hints=None):
     hints = hints or {}
     for name, g, w in zip(names, got, want):
         expect_close(f"{fn}: {name} ({label})", g, w, tol=1e-6, show=False, hint=hints.get(name))
+
+
+def devices():
+    """The torch devices a PyTorch check runs on: the CPU, and CUDA when there is one."""
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

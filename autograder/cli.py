@@ -1,0 +1,154 @@
+"""The ``autograder`` command: release, grade, feedback, export, report and check.
+
+    autograder release [ASSIGNMENT]              regenerate exercises/ and the student bundle
+    autograder grade ASSIGNMENT SUBMISSIONS      grade a folder of student folders
+    autograder feedback ASSIGNMENT               per-student HTML feedback
+    autograder export [--to FILE]                a CSV of grades
+    autograder report ASSIGNMENT                 the class's results, for the instructor
+    autograder check NOTEBOOK                    what a student runs before submitting
+
+Every command works on a course folder (``--course``, default: the nearest folder above the
+working directory that holds solutions/) and its gradebook (``--db``, default
+``gradebook.db`` in the course folder; any SQLAlchemy URL).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from .grading import course as course_mod
+
+
+def _course(args):
+    return course_mod.Course(course_mod.find_course(args.course), getattr(args, "db", "") or "")
+
+
+def cmd_release(args):
+    from .grading import bundle
+
+    course = _course(args)
+    names = [args.assignment] if args.assignment else course.assignments()
+    for name in names:
+        out = course_mod.release(course, name)
+        print(f"released {name} -> {out.relative_to(course.root)}")
+    path = bundle.write(course, Path(args.bundle) if args.bundle else None)
+    print(f"student bundle -> {path}")
+    return 0
+
+
+def cmd_grade(args):
+    from .grading import classroom, runner
+
+    course = _course(args)
+    limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout)
+    results = classroom.grade_class(course, args.assignment, args.submissions, jobs=args.jobs,
+                                    limits=limits, progress=not args.quiet)
+    print(classroom.table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(classroom.to_json(results), indent=2) + "\n")
+    return 0
+
+
+def cmd_feedback(args):
+    from .grading import feedback
+
+    course = _course(args)
+    paths = feedback.write_all(course, args.assignment)
+    print(f"wrote {len(paths)} feedback pages under {course.root / 'feedback'}")
+    return 0
+
+
+def cmd_export(args):
+    from .grading import records
+
+    course = _course(args)
+    rows = records.export_rows(course.db_url)
+    out = open(args.to, "w", newline="") if args.to else sys.stdout
+    fields = ["student", "assignment", "score", "max_score", "auto_score", "written_score",
+              "needs_manual_grade", "status", "reason"]
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    if args.to:
+        out.close()
+        print(f"wrote {len(rows)} rows to {args.to}")
+    return 0
+
+
+def cmd_report(args):
+    from .grading import report
+
+    course = _course(args)
+    path = report.write(course, args.assignment, Path(args.out) if args.out else None)
+    print(f"report -> {path}")
+    return 0
+
+
+def cmd_check(args):
+    from coursekit.notebook import check
+
+    return check(args.notebook, args.cell_timeout)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course", metavar="DIR", help="the course folder (holds solutions/)")
+    common.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the gradebook "
+                        "(default: sqlite:///COURSE/gradebook.db)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, help):
+        return sub.add_parser(name, help=help, parents=[common])
+
+    r = add("release", help="regenerate exercises/ from solutions/ and the student bundle")
+    r.add_argument("assignment", nargs="?")
+    r.add_argument("--bundle", metavar="ZIP", help="where to write the bundle (default dist/)")
+    r.set_defaults(fn=cmd_release)
+
+    g = add("grade", help="grade every student folder in SUBMISSIONS")
+    g.add_argument("assignment")
+    g.add_argument("submissions")
+    g.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
+    g.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
+    g.add_argument("--timeout", type=int, default=900, metavar="SECONDS",
+                   help="time limit per submission (default 900)")
+    g.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
+                   help="time limit per cell (default 120)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.set_defaults(fn=cmd_grade)
+
+    f = add("feedback", help="write per-student HTML feedback")
+    f.add_argument("assignment")
+    f.set_defaults(fn=cmd_feedback)
+
+    e = add("export", help="a CSV of grades, one row per student and assignment")
+    e.add_argument("--to", metavar="FILE", help="write here instead of standard output")
+    e.set_defaults(fn=cmd_export)
+
+    rp = add("report", help="an HTML report of the class's results")
+    rp.add_argument("assignment")
+    rp.add_argument("--out", metavar="FILE")
+    rp.set_defaults(fn=cmd_report)
+
+    c = add("check", help="run a notebook and list which visible tests pass")
+    c.add_argument("notebook")
+    c.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS")
+    c.set_defaults(fn=cmd_check)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:  # bad arguments: one line, no traceback
+        print(f"autograder {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Grading a whole class: every student graded, in parallel, every grade recorded.
+
+Submissions run in child processes (``runner``), several at once; only this process writes
+the gradebook, one student at a time as results arrive, so a crash of one submission, or of
+its child process, never costs another student a grade.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import nbformat
+
+from . import course as course_mod
+from . import records, runner, submissions
+
+
+class Progress:
+    """A one-line progress bar on stderr: count, rate and time left."""
+
+    def __init__(self, total, stream=sys.stderr, width=28):
+        self.total, self.stream, self.width = total, stream, width
+        self.done, self.start = 0, time.monotonic()
+        self.live = stream.isatty()
+
+    def step(self, label=""):
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        filled = int(self.width * self.done / max(self.total, 1))
+        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                f"{rate:.2f}/s, {eta:.0f} s left  {label[:30]}")
+        if self.live:
+            self.stream.write("\r" + line.ljust(100))
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def grade_class(course, assignment, folder, jobs=None, limits=None, progress=True):
+    """Grade every student folder in ``folder``; returns the list of runner.Result.
+
+    Records each result in the course's gradebook and writes the executed notebook to
+    ``autograded/<student>/<assignment>/`` (formgrader reads it for the written answers).
+    """
+    source_path = course.source_notebook(assignment)
+    source = nbformat.read(str(source_path), as_version=4)
+    found = submissions.find(folder, assignment)
+    course_mod.register(course, assignment)
+    jobs = jobs or os.cpu_count() or 1
+    bar = Progress(len(found)) if progress and found else None
+    results = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
+        for fut in as_completed(futures):
+            sub = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:  # a bug of ours must still leave a recorded grade
+                result = runner.zero(source, sub.student, "crashed",
+                                     f"the grader failed on this submission ({type(e).__name__}: {e})")
+            if result.executed is not None:
+                out = course.autograded(result.student, assignment)
+                out.mkdir(parents=True, exist_ok=True)
+                nbformat.write(result.executed, str(out / source_path.name))
+            records.record(course.db_url, assignment, source_path.stem, result)
+            results.append(result)
+            if bar:
+                bar.step(result.student)
+    return sorted(results, key=lambda r: r.student)
+
+
+def table(results):
+    """A plain-text table of the scores, one line per student, then a summary line."""
+    if not results:
+        return "no student folders found"
+    w = max(7, *(len(r.student) for r in results))
+    lines = [f"{'student':<{w}}  {'score':>11}  status"]
+    for r in results:
+        note = r.status + (f": {r.reason}" if r.reason else "")
+        lines.append(f"{r.student:<{w}}  {r.score:>5g} / {r.max_score:<3g}  {note[:90]}")
+    n_err = sum(r.status != "graded" for r in results)
+    secs = sum(r.seconds for r in results)
+    lines.append(f"{len(results)} graded ({n_err} with a problem), "
+                 f"{secs / len(results):.1f} s per submission")
+    return "\n".join(lines)
+
+
+def to_json(results):
+    """The --json document: student -> score, max_score, status, reason, tests."""
+    return {r.student: {"score": r.score, "max_score": r.max_score, "status": r.status,
+                        "reason": r.reason,
+                        "tests": {g: {"score": t["score"], "max_score": t["max_score"]}
+                                  for g, t in r.tests.items()}}
+            for r in results}

@@ -1,0 +1,112 @@
+"""Writing grades: nbgrader's gradebook, plus one table of our own for reasons and messages.
+
+Autograded scores go where nbgrader keeps them (``Grade.auto_score``), so formgrader,
+``nbgrader export`` and manual grading of the written answers work as usual; a re-grade
+updates those rows in place and never touches a manual score. The table
+``autograder_results`` (same database) keeps what nbgrader has no column for: the status
+of the run, its reason, and each test's failure message, which the feedback and the report
+are made from.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+
+import sqlalchemy as sa
+
+_META = sa.MetaData()
+RESULTS = sa.Table(
+    "autograder_results", _META,
+    sa.Column("assignment", sa.String(128), primary_key=True),
+    sa.Column("student", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("max_score", sa.Float, nullable=False),
+    sa.Column("tests", sa.Text, nullable=False),  # JSON: grade_id -> {score, max_score, message}
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("graded_at", sa.DateTime, nullable=False),
+)
+
+
+def engine(db_url):
+    eng = sa.create_engine(db_url)
+    _META.create_all(eng)
+    return eng
+
+
+def record(db_url, assignment, notebook, result):
+    """Store ``result`` (a runner.Result) for ``assignment`` in the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    # nbgrader's add_submission triggers SQLAlchemy autoflush warnings that mean nothing here
+    warnings.filterwarnings("ignore", category=sa.exc.SAWarning, module="nbgrader")
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(result.student)
+        try:
+            gb.find_submission(assignment, result.student)
+        except MissingEntry:
+            gb.add_submission(assignment, result.student)
+        for gid, t in result.tests.items():
+            grade = gb.find_grade(gid, notebook, assignment, result.student)
+            grade.auto_score = t["score"]
+            grade.needs_manual_grade = grade.manual_score is not None
+        for gid in result.written:
+            grade = gb.find_grade(gid, notebook, assignment, result.student)
+            grade.auto_score = None
+            grade.needs_manual_grade = grade.manual_score is None
+        gb.db.commit()
+    row = dict(assignment=assignment, student=result.student, status=result.status,
+               reason=result.reason, score=result.score, max_score=result.max_score,
+               tests=json.dumps(result.tests), seconds=result.seconds,
+               graded_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    eng = engine(db_url)
+    with eng.begin() as conn:
+        conn.execute(RESULTS.delete().where((RESULTS.c.assignment == assignment)
+                                            & (RESULTS.c.student == result.student)))
+        conn.execute(RESULTS.insert().values(**row))
+    eng.dispose()
+
+
+def results(db_url, assignment=None):
+    """Stored results as dicts (tests decoded), sorted by assignment and student."""
+    eng = engine(db_url)
+    q = sa.select(RESULTS).order_by(RESULTS.c.assignment, RESULTS.c.student)
+    if assignment is not None:
+        q = q.where(RESULTS.c.assignment == assignment)
+    with eng.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    eng.dispose()
+    for r in rows:
+        r["tests"] = json.loads(r["tests"])
+    return rows
+
+
+def export_rows(db_url):
+    """One row per student and assignment of the gradebook, with totals that include the
+    manual grades of the written answers (nbgrader's scores) and our status and reason."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    ours = {(r["assignment"], r["student"]): r for r in results(db_url)}
+    rows = []
+    with Gradebook(db_url) as gb:
+        for a in sorted(gb.assignments, key=lambda a: a.name):
+            for s in sorted(gb.students, key=lambda s: s.id):
+                mine = ours.get((a.name, s.id), {})
+                try:
+                    sub = gb.find_submission(a.name, s.id)
+                except MissingEntry:
+                    rows.append(dict(student=s.id, assignment=a.name, score=0.0,
+                                     max_score=a.max_score, auto_score=0.0,
+                                     written_score="", needs_manual_grade=False,
+                                     status="not submitted", reason=""))
+                    continue
+                written = sum(g.score for nb in sub.notebooks for g in nb.grades
+                              if g.cell.cell_type == "markdown" and g.manual_score is not None)
+                rows.append(dict(student=s.id, assignment=a.name, score=sub.score,
+                                 max_score=sub.max_score, auto_score=mine.get("score", sub.code_score),
+                                 written_score=written, needs_manual_grade=sub.needs_manual_grade,
+                                 status=mine.get("status", "graded by nbgrader"),
+                                 reason=mine.get("reason", "")))
+    return rows

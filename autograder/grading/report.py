@@ -1,0 +1,100 @@
+"""The instructor's report of one assignment: what the class got right and wrong.
+
+One HTML page: the distribution of autograded scores, the share of students who passed
+each graded function, and each function's most common failure messages, so that the next
+lecture can start from what the class got wrong.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import html
+import io
+import re
+
+from . import records
+
+_LABEL = re.compile(r" \([A-Za-z]+=\d+(?:, [A-Za-z]+=\d+)*\)")  # the "(N=1, H=3)" of a case
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def common_message(message):
+    """The first line of a failure message with case labels and numbers taken out, so that
+    the same mistake on different cases counts once."""
+    first = message.splitlines()[0] if message else "failed"
+    return _NUMBER.sub("#", _LABEL.sub("", first))
+
+
+def summarize(rows):
+    """(scores, per_test) where per_test[grade_id] = (passed, total, Counter of messages)."""
+    scores = [r["score"] for r in rows]
+    per_test = {}
+    for r in rows:
+        for gid, t in r["tests"].items():
+            passed, total, msgs = per_test.get(gid, (0, 0, collections.Counter()))
+            ok = t["score"] == t["max_score"]
+            if not ok:
+                msgs[common_message(t["message"])] += 1
+            per_test[gid] = (passed + ok, total + 1, msgs)
+    return scores, per_test
+
+
+def _png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def figures(scores, per_test, max_score):
+    """Two PNGs (base64): the score histogram and the pass share per test."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(scores, bins=min(20, int(max_score) + 1 or 1), range=(0, max_score or 1), color="#4c72b0")
+    ax.set_xlabel("autograded score")
+    ax.set_ylabel("students")
+    hist = _png(fig)
+    plt.close(fig)
+    names = list(per_test)
+    share = [100 * p / t for p, t, _ in per_test.values()]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    ax.barh(names[::-1], share[::-1], color="#55a868")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students who passed (%)")
+    bars = _png(fig)
+    plt.close(fig)
+    return hist, bars
+
+
+def write(course, assignment, path=None):
+    """Write the report (default ``reports/<assignment>.html`` in the course folder)."""
+    course.source_notebook(assignment)
+    rows = records.results(course.db_url, assignment)
+    if not rows:
+        raise ValueError(f"assignment: no graded submissions of {assignment} in {course.db_url}")
+    scores, per_test = summarize(rows)
+    max_score = max(r["max_score"] for r in rows)
+    hist, bars = figures(scores, per_test, max_score)
+    e = html.escape
+    out = [f"<!doctype html><meta charset='utf-8'><title>Report: {e(assignment)}</title>",
+           "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}"
+           "td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}"
+           "table{border-collapse:collapse;width:100%}</style>",
+           f"<h1>{e(assignment)}: {len(rows)} submissions</h1>",
+           f"<p>Mean autograded score {sum(scores) / len(scores):.1f} of {max_score:g}; "
+           f"{sum(r['status'] != 'graded' for r in rows)} submissions had a problem "
+           "(missing, unreadable, timed out or crashed).</p>",
+           f"<h2>Scores</h2><img alt='score histogram' src='data:image/png;base64,{hist}'>",
+           f"<h2>Passed, per function</h2><img alt='pass share per test' src='data:image/png;base64,{bars}'>",
+           "<h2>Most common failures</h2><table><tr><th>test</th><th>passed</th><th>failures (count)</th></tr>"]
+    for gid, (passed, total, msgs) in per_test.items():
+        common = "<br>".join(f"{e(m)} ({n})" for m, n in msgs.most_common(3)) or "-"
+        out.append(f"<tr><td>{e(gid)}</td><td>{passed} / {total}</td><td>{common}</td></tr>")
+    out.append("</table>")
+    path = path or course.root / "reports" / f"{assignment}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,235 @@
+"""Grading one submission: restore the instructor's cells, execute with limits, score.
+
+The submitted notebook is never trusted for what it says about grading: every locked cell
+(the setup cell, the test cells with their hidden tests) is put back from the source
+notebook by grade_id, with the source's metadata, so a deleted, edited, retyped or re-tagged
+test cell changes nothing; a test cell missing from the submission is added back. The
+notebook then runs in a child process, in an empty temporary folder, under a time limit
+per cell and per notebook; whatever happens to that process, the submission gets a
+result. A test cell scores its points when it raised no error (output on stderr, such as a
+PyTorch warning, costs nothing).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta, outcome
+
+NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
+
+
+@dataclass
+class Limits:
+    cell_timeout: int = CELL_TIMEOUT
+    notebook_timeout: int = NOTEBOOK_TIMEOUT
+
+
+@dataclass
+class Result:
+    """The grade of one submission. tests: grade_id -> {score, max_score, message}."""
+    student: str
+    status: str  # graded | missing | unreadable | timeout | crashed
+    reason: str = ""
+    tests: dict = field(default_factory=dict)
+    written: dict = field(default_factory=dict)  # grade_id -> max_score (graded by hand)
+    seconds: float = 0.0
+    executed: object = None  # the executed notebook (for formgrader), when there is one
+
+    @property
+    def score(self):
+        return sum(t["score"] for t in self.tests.values())
+
+    @property
+    def max_score(self):
+        return sum(t["max_score"] for t in self.tests.values())
+
+
+def _locked(cell):
+    m = nbgrader_meta(cell)
+    return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
+
+
+def prepare(source, submitted):
+    """The notebook to execute: the submission with every locked source cell restored.
+
+    ``source`` is the solution notebook (it holds the hidden tests), ``submitted`` the
+    student's. Student cells are kept in their order; a cell whose grade_id belongs to a
+    locked source cell is replaced by that cell; a second cell claiming a grade_id already
+    seen is dropped; locked source cells the student removed are inserted after the cell
+    that precedes them in the source.
+    """
+    locked = {nbgrader_meta(c)["grade_id"]: c for c in source.cells if _locked(c)}
+    answers = {nbgrader_meta(c)["grade_id"]: c for c in source.cells
+               if "grade_id" in nbgrader_meta(c) and not _locked(c)}
+    cells, seen = [], set()
+    for cell in submitted.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in seen:
+            continue
+        if gid in locked:
+            cell = copy.deepcopy(locked[gid])
+        elif gid in answers:
+            # keep the student's text, with the source's metadata and cell type
+            src = answers[gid]
+            cell = nbformat.v4.new_code_cell(cell.source) if src.cell_type == "code" \
+                else nbformat.v4.new_markdown_cell(cell.source)
+            cell.metadata = copy.deepcopy(src.metadata)
+        else:
+            cell = copy.deepcopy(cell)
+            if cell.cell_type == "code":
+                cell.metadata.pop("tags", None)  # skip-execution would hide nothing we grade
+        if gid:
+            seen.add(gid)
+        cells.append(cell)
+    order = [nbgrader_meta(c).get("grade_id") for c in source.cells]
+    for i, gid in enumerate(order):
+        if gid in locked and gid not in seen:
+            before = [g for g in order[:i] if g in seen]
+            pos = next((k + 1 for k in range(len(cells) - 1, -1, -1)
+                        if before and nbgrader_meta(cells[k]).get("grade_id") == before[-1]), len(cells))
+            cells.insert(pos, copy.deepcopy(locked[gid]))
+            seen.add(gid)
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source.metadata))
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+        c.pop("attachments", None) if c.cell_type == "code" else None
+    return nb
+
+
+def score(source, executed, result):
+    """Fill result.tests and result.written from the executed notebook."""
+    by_id = {nbgrader_meta(c).get("grade_id"): c for c in executed.cells}
+    for cell in source.cells:
+        m = nbgrader_meta(cell)
+        if not m.get("grade"):
+            continue
+        gid, points = m["grade_id"], float(m.get("points", 0))
+        if is_test_cell(cell):
+            passed, message = outcome(by_id[gid]) if gid in by_id else (False, "not run")
+            if not passed and message == "not run" and result.reason:
+                message = f"not run: {result.reason}"
+            result.tests[gid] = {"score": points if passed else 0.0, "max_score": points,
+                                 "message": message}
+        else:
+            result.written[gid] = points
+
+
+def zero(source, student, status, reason):
+    """A recorded 0 for every test, with the reason (no notebook, unreadable, ...)."""
+    result = Result(student, status, reason)
+    for cell in source.cells:
+        m = nbgrader_meta(cell)
+        if m.get("grade"):
+            points = float(m.get("points", 0))
+            if is_test_cell(cell):
+                result.tests[m["grade_id"]] = {"score": 0.0, "max_score": points,
+                                               "message": reason}
+            else:
+                result.written[m["grade_id"]] = points
+    return result
+
+
+def read_submission(path):
+    """The submitted notebook, or raise ValueError saying why it cannot be graded."""
+    try:
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8-sig")  # a BOM is harmless
+    except UnicodeDecodeError as e:
+        raise ValueError(f"the notebook is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ValueError(f"the notebook cannot be read ({e.strerror})") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:
+        raise ValueError(f"the notebook is not valid notebook JSON ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("the notebook has no cells")
+    return nb
+
+
+def _kill_tree(pid):
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = parent.children(recursive=True) + [parent]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def execute(nb, limits, name="submission.ipynb"):
+    """Run ``nb`` in a child process; returns (executed notebook or None, problem or '')."""
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        work, io_dir = Path(tmp) / "work", Path(tmp) / "io"
+        work.mkdir()
+        io_dir.mkdir()
+        src, out = io_dir / name, io_dir / f"executed-{name}"
+        nbformat.write(nb, str(src))
+        cmd = [sys.executable, "-m", "autograder.grading.child", str(src), str(out),
+               str(limits.cell_timeout), str(work)]
+        proc = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        problem = ""
+        try:
+            _, err = proc.communicate(timeout=limits.notebook_timeout)
+            if proc.returncode != 0:
+                tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+                problem = f"the grading process failed ({tail[0][:200]})"
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc.pid)
+            proc.communicate()
+            problem = f"the notebook ran past the time limit of {limits.notebook_timeout} s"
+        finally:
+            _kill_tree(proc.pid)
+        executed = None
+        if out.is_file():
+            try:
+                executed = nbformat.read(str(out), as_version=4)
+            except Exception:  # a write cut short by the kill
+                executed = None
+        if executed is not None:
+            status = json.loads((io_dir / "status.json").read_text()) if (io_dir / "status.json").is_file() else {}
+            problem = problem or status.get("stopped") or ""
+        return executed, problem
+
+
+def grade(source, submission, limits=None):
+    """Grade one ``Submission`` against the source notebook; always returns a Result."""
+    limits = limits or Limits()
+    start = time.monotonic()
+    if submission.notebook is None:
+        result = zero(source, submission.student, "missing", submission.problem)
+    else:
+        try:
+            submitted = read_submission(submission.notebook)
+        except ValueError as e:
+            result = zero(source, submission.student, "unreadable", str(e))
+        else:
+            executed, problem = execute(prepare(source, submitted), limits)
+            if executed is None:
+                result = zero(source, submission.student, "crashed", problem or "no output")
+            else:
+                status = "graded"
+                if problem:
+                    status = "timeout" if "time limit" in problem else "crashed"
+                result = Result(submission.student, status, problem, executed=executed)
+                score(source, executed, result)
+    result.seconds = time.monotonic() - start
+    return result

@@ -1,0 +1,84 @@
+"""The hidden checks against the solution notebooks and against simulated student mistakes.
+
+Runs the answer cells of each solution notebook in-process (no kernel, no experiments):
+- the solutions pass every check of their assignment;
+- every mistake in tests/mistakes/<assignment>.py, a text replacement in one answer cell,
+  fails the check of that function and no other (each function is graded on its own);
+- every function has at least three mistakes, and the notebook's test cells match the
+  registry (grade_id test_<function>, the same points, the hidden block is one run_check call).
+"""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from autograder import checks, notebooks
+from autograder.checks import CheckFailed, Student
+
+MISTAKE_DIR = Path(__file__).parent / "mistakes"
+REGISTRY = checks.load()
+READY = [a for a in checks.MODULES if notebooks.notebook_path(a).is_file()]
+
+
+def mistakes(assignment):
+    path = MISTAKE_DIR / f"{assignment}.py"
+    if not path.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location(f"mistakes_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.MISTAKES
+
+
+def verdicts(assignment, replace=None):
+    """grade_id -> None (passed) or the failure message, for every check of the assignment."""
+    a = REGISTRY[assignment]
+    ns = notebooks.solution_namespace(assignment, a.functions, replace)
+    out = {}
+    for grade_id, c in a.checks.items():
+        try:
+            c.run(Student(ns, assignment, forbid=c.forbid))
+            out[grade_id] = None
+        except CheckFailed as e:
+            out[grade_id] = str(e)
+    return out
+
+
+@pytest.mark.parametrize("assignment", READY)
+def test_solution_passes_every_check(assignment):
+    failed = {g: m for g, m in verdicts(assignment).items() if m}
+    assert not failed
+
+
+@pytest.mark.parametrize("assignment", READY)
+def test_test_cells_match_the_registry(assignment):
+    nb = notebooks.read(notebooks.notebook_path(assignment))
+    cells = notebooks.cells_by_id(nb)
+    assert "setup" in cells and notebooks.nbgrader_meta(cells["setup"]).get("locked")
+    registered = REGISTRY[assignment].checks
+    in_notebook = dict(notebooks.test_cells(nb))
+    assert set(registered) <= set(in_notebook)
+    for grade_id, c in registered.items():
+        assert in_notebook[grade_id] == c.points >= 1
+        assert c.function in cells, f"no answer cell with grade_id {c.function}"
+        hidden = cells[grade_id].source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+        assert hidden.strip() == ("from autograder.checks import run_check\n"
+                                  f'run_check("{assignment}", "{grade_id}", globals())')
+
+
+@pytest.mark.parametrize("assignment", READY)
+def test_every_function_has_three_mistakes(assignment):
+    counts = {f: 0 for f in REGISTRY[assignment].functions}
+    for function, *_ in mistakes(assignment):
+        counts[function] += 1
+    assert all(n >= 3 for n in counts.values()), counts
+
+
+MISTAKE_CASES = [pytest.param(a, *m, id=f"{a}-{m[0]}-{m[1]}") for a in READY for m in mistakes(a)]
+
+
+@pytest.mark.parametrize("assignment, function, description, old, new", MISTAKE_CASES)
+def test_a_mistake_costs_only_its_function(assignment, function, description, old, new):
+    v = verdicts(assignment, {function: (old, new)})
+    failed = {g for g, m in v.items() if m}
+    assert failed == {f"test_{function}"}, {g: v[g] for g in failed}
