@@ -88,13 +88,13 @@ def report(nb):
     return rows
 
 
-def check(path, cell_timeout=CELL_TIMEOUT, out=sys.stdout):
+def check(path, cell_timeout=CELL_TIMEOUT, out=None):
     """Execute the notebook at ``path`` and print a table of its (visible) tests.
 
     Returns 0 when every test cell passed, 1 otherwise, 2 when the file cannot be read.
     The notebook on disk is not changed.
     """
-    path = Path(path)
+    path, out = Path(path), out or sys.stdout
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as e:  # any unreadable file is reported, not raised

@@ -79,6 +79,7 @@ def _nbgrader_config(course, release_dir, db_url):
     c.CourseDirectory.release_directory = str(release_dir)
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "README.md"]
+    c.Exchange.root = tempfile.gettempdir()  # never used; the default may be unwritable
     return c
 
 

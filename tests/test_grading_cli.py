@@ -1,0 +1,176 @@
+"""The grading CLI end to end on a small synthetic assignment (fast: no torch in the kernel).
+
+Covers what an instructor relies on: every student gets a recorded grade with a reason
+(missing, unreadable, crashed, timed out), locked cells are restored from the source, the
+JSON, CSV, feedback and report, re-grades that keep manual grades, and `check`.
+"""
+import csv
+import json
+
+import nbformat
+import pytest
+
+from autograder.cli import main
+
+HIDDEN_MARK = "SECRET_HIDDEN_INPUT_12345"
+
+
+def toy_source():
+    """A two-function assignment with a written question, in the course's cell format."""
+    def meta(gid, grade, solution, locked, points=None):
+        m = {"grade": grade, "grade_id": gid, "locked": locked, "schema_version": 3,
+             "solution": solution, "task": False}
+        if points is not None:
+            m["points"] = points
+        return {"nbgrader": m}
+
+    cells = [
+        nbformat.v4.new_markdown_cell("# Toy\nImplement `double` and `square`."),
+        nbformat.v4.new_code_cell("import math", metadata=meta("setup", False, False, True)),
+        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+                                  "    ### END SOLUTION", metadata=meta("double", False, True, False)),
+        nbformat.v4.new_code_cell("assert double(2) == 4, 'double(2) should be 4'\n"
+                                  "### BEGIN HIDDEN TESTS\n"
+                                  f"assert double(7) == 14, 'wrong on a hidden case'  # {HIDDEN_MARK}\n"
+                                  "### END HIDDEN TESTS",
+                                  metadata=meta("test_double", True, False, True, 2)),
+        nbformat.v4.new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
+                                  "    ### END SOLUTION", metadata=meta("square", False, True, False)),
+        nbformat.v4.new_code_cell("import sys\nprint('a warning', file=sys.stderr)\n"
+                                  "assert square(3) == 9, 'square(3) should be 9'",
+                                  metadata=meta("test_square", True, False, True, 1)),
+        nbformat.v4.new_markdown_cell("Why?\n\n=== model answer ===",
+                                      metadata=meta("written_why", True, True, False, 2)),
+    ]
+    return nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    (root / "solutions" / "toy").mkdir(parents=True)
+    nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
+    assert main(["release", "toy", "--course", str(root)]) == 0
+    return root
+
+
+def released(course):
+    return nbformat.read(str(course / "exercises" / "toy" / "toy.ipynb"), as_version=4)
+
+
+def answer(nb, gid, code):
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            c.source = code
+    return nb
+
+
+def write(folder, name, nb_or_text):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(nb_or_text, (str, bytes)):
+        path.write_bytes(nb_or_text.encode() if isinstance(nb_or_text, str) else nb_or_text)
+    else:
+        nbformat.write(nb_or_text, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded(course, tmp_path_factory):
+    """Grade a class with one student per situation; returns (json, submissions folder)."""
+    subs = tmp_path_factory.mktemp("subs")
+    good = "def double(x):\n    return x + x"
+    write(subs / "ann", "whatever I called it.ipynb",
+          answer(answer(released(course), "double", good), "square", "def square(x):\n    return x ** 2"))
+    write(subs / "ben", "toy.ipynb", answer(released(course), "double", good))  # square missing
+    # hard-coded for the visible case, and the test cell emptied and the other one deleted
+    tampered = answer(released(course), "double", "def double(x):\n    return 4 if x == 2 else 0")
+    answer(tampered, "test_double", "pass  # the student emptied the test")
+    tampered.cells = [c for c in tampered.cells
+                      if c.metadata.get("nbgrader", {}).get("grade_id") != "test_square"]
+    write(subs / "cat", "toy.ipynb", tampered)
+    write(subs / "dan", "toy.ipynb", "{ this is not json")
+    write(subs / "eve", "toy.ipynb", b"\xff\xfe not utf-8")
+    (subs / "fay").mkdir()
+    write(subs / "gus", "toy.ipynb", answer(released(course), "double",
+                                            "import os\nos._exit(0)"))
+    write(subs / "hal", "toy.ipynb", answer(answer(released(course), "double",
+                                                   "while True:\n    pass"), "square",
+                                            "def square(x):\n    return x * x"))
+    bom = nbformat.writes(answer(released(course), "double", good))
+    write(subs / "ivy" / "submitted" / "toy", "toy.ipynb", "\ufeff" + bom)
+    write(subs / "jon", "a.ipynb", released(course))
+    write(subs / "jon", "b.ipynb", released(course))
+    out = subs.parent / "grades.json"
+    assert main(["grade", "toy", str(subs), "--course", str(course), "--json", str(out),
+                 "--cell-timeout", "5", "--quiet"]) == 0
+    return json.loads(out.read_text()), subs
+
+
+def test_every_student_gets_a_grade_with_a_reason(graded):
+    g, _ = graded
+    assert sorted(g) == ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"]
+    assert g["ann"]["score"] == 3 and g["ann"]["status"] == "graded"
+    assert g["ivy"]["score"] == 2  # nbgrader's layout and a UTF-8 BOM
+    assert g["ben"]["tests"] == {"test_double": {"score": 2, "max_score": 2},
+                                 "test_square": {"score": 0, "max_score": 1}}
+    for s, status, words in [("dan", "unreadable", "JSON"), ("eve", "unreadable", "UTF-8"),
+                             ("fay", "missing", "no notebook"), ("gus", "crashed", "kernel died"),
+                             ("jon", "missing", "several notebooks")]:
+        assert g[s]["score"] == 0 and g[s]["status"] == status and words in g[s]["reason"], s
+
+
+def test_locked_cells_are_restored_from_the_source(graded):
+    g, _ = graded
+    assert g["cat"]["tests"]["test_double"]["score"] == 0  # the emptied test ran in full
+    assert g["cat"]["tests"]["test_square"]["max_score"] == 1  # the deleted test came back
+
+
+def test_an_endless_cell_costs_only_its_own_tests(graded):
+    g, _ = graded
+    assert g["hal"]["tests"]["test_double"]["score"] == 0
+    assert g["hal"]["tests"]["test_square"]["score"] == 1
+
+
+def test_export_feedback_and_report(course, graded):
+    out = course / "grades.csv"
+    assert main(["export", "--course", str(course), "--to", str(out)]) == 0
+    rows = {r["student"]: r for r in csv.DictReader(out.open())}
+    assert rows["ann"]["score"] == "3.0" and rows["ann"]["max_score"] == "5.0"
+    assert rows["dan"]["status"] == "unreadable"
+    assert main(["feedback", "toy", "--course", str(course)]) == 0
+    page = (course / "feedback" / "cat" / "toy" / "toy.html").read_text()
+    assert "wrong on a hidden case" in page and HIDDEN_MARK not in page and "double(7)" not in page
+    assert "written answer" in page
+    assert main(["report", "toy", "--course", str(course)]) == 0
+    report = (course / "reports" / "toy.html").read_text()
+    assert report.count("data:image/png;base64,") == 2 and "test_double" in report
+
+
+def test_a_regrade_keeps_manual_grades(course, graded):
+    from nbgrader.api import Gradebook
+
+    _, subs = graded
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        gb.find_grade("written_why", "toy", "toy", "ann").manual_score = 1.5
+        gb.db.commit()
+    assert main(["grade", "toy", str(subs), "--course", str(course), "--cell-timeout", "5",
+                 "--quiet"]) == 0
+    with Gradebook(db) as gb:
+        assert gb.find_grade("written_why", "toy", "toy", "ann").manual_score == 1.5
+        assert gb.find_submission("toy", "ann").score == 4.5
+        assert len(gb.find_assignment("toy").submissions) == 10  # updated, not doubled
+
+
+def test_check_lists_the_visible_tests(course, graded, capsys):
+    _, subs = graded
+    assert main(["check", str(subs / "ben" / "toy.ipynb")]) == 1
+    out = capsys.readouterr().out
+    assert "test_double       2  passed" in out and "test_square       1  FAILED" in out
+
+
+def test_bad_arguments_are_one_line_errors(course, capsys):
+    assert main(["grade", "nope", str(course), "--course", str(course)]) == 2
+    assert "assignment: no notebook" in capsys.readouterr().err
