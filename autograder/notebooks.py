@@ -98,6 +98,26 @@ def normalize(path):
     return nb
 
 
+def filled(assignment, replace=None, root=SOLUTIONS, release=EXERCISES):
+    """The released notebook with every answer cell filled in from the solution: what a
+    student who solved everything submits. ``replace`` simulates mistakes as in
+    ``solution_namespace``. (Tests and benchmarks build classes of submissions from it.)"""
+    nb = read(notebook_path(assignment, release))
+    solved = cells_by_id(read(notebook_path(assignment, root)))
+    for cell in nb.cells:
+        m = nbgrader_meta(cell)
+        gid = m.get("grade_id")
+        if m.get("solution") and gid in solved:
+            text = solution_code(solved[gid])
+            if replace and gid in replace:
+                old, new = replace[gid]
+                if old not in text:
+                    raise ValueError(f"replace[{gid!r}]: {old!r} is not in the answer cell")
+                text = text.replace(old, new)
+            cell.source = text
+    return nb
+
+
 if __name__ == "__main__":  # python -m autograder.notebooks normalize NOTEBOOK...
     import sys
 

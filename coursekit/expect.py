@@ -43,16 +43,23 @@ def expect_tuple(name, got, names):
     return tuple(got)
 
 
-def expect_array(name, got, shape, dtype=np.float64):
-    """``got`` must be a plain numpy array of exactly ``dtype`` and ``shape``; returns it."""
+def expect_array(name, got, shape, dtype=np.float64, hint=None):
+    """``got`` must be a plain numpy array of exactly ``dtype`` and ``shape``; returns it.
+
+    ``hint`` is shown when no more specific diagnosis of the failure is available.
+    """
+    hint_default = hint
+    hint = None
     if got is None:
         _fail(f"{name}: got None", hint="the function returns nothing yet: is it implemented?")
     if type(got) is not np.ndarray:  # subclasses can redefine arithmetic and comparisons
         _fail(f"{name}: expected a numpy array of shape {tuple(shape)}, got {type(got).__name__}",
               hint="build the result with numpy operations (np.asarray converts a list)")
     if got.dtype != np.dtype(dtype):
-        _fail(f"{name}: expected dtype {np.dtype(dtype).name}, got {got.dtype.name}",
-              hint="keep float64 throughout; an integer or float32 array loses precision")
+        wanted = np.dtype(dtype)
+        _fail(f"{name}: expected dtype {wanted.name}, got {got.dtype.name}",
+              hint=f"convert with .astype(np.{wanted.name})" if wanted.kind in "iu" else
+              "keep float64 throughout; an integer or float32 array loses precision")
     if got.shape != tuple(shape):
         hint = None
         if got.shape == tuple(shape)[::-1]:
@@ -61,7 +68,7 @@ def expect_array(name, got, shape, dtype=np.float64):
             hint = "the right number of entries in the wrong shape: check the axis order"
         elif len(got.shape) != len(shape):
             hint = "a wrong number of axes: a sum over the wrong axis, or a missing keepdims?"
-        _fail(f"{name}: expected shape {tuple(shape)}, got {got.shape}", hint=hint)
+        _fail(f"{name}: expected shape {tuple(shape)}, got {got.shape}", hint=hint or hint_default)
     return got
 
 
@@ -91,7 +98,7 @@ def expect_close(name, got, want, tol=1e-7, hint=None, show=True):
     ``show=False`` keeps the values out of the message (for hidden cases).
     """
     want = np.asarray(want)
-    expect_array(name, got, want.shape, want.dtype if want.dtype.kind == "f" else got.dtype)
+    expect_array(name, got, want.shape, want.dtype if want.dtype.kind == "f" else got.dtype, hint=hint)
     err = rel_error(got, want)
     if err <= tol:
         return err
@@ -112,7 +119,8 @@ def expect_equal(name, got, want, hint=None, show=True):
             _fail(f"{name}: expected {int(want_arr)}" if show else f"{name}: wrong value",
                   details=[f"got {int(got)}"] if show else (), hint=hint)
         return
-    expect_array(name, got, want_arr.shape, got.dtype if isinstance(got, np.ndarray) else np.int64)
+    expect_array(name, got, want_arr.shape, got.dtype if isinstance(got, np.ndarray) else np.int64,
+                 hint=hint)
     if got.dtype.kind not in "iu":
         _fail(f"{name}: expected an integer array, got dtype {got.dtype.name}", hint=hint)
     if not np.array_equal(got, want_arr):
@@ -125,12 +133,15 @@ def expect_equal(name, got, want, hint=None, show=True):
 
 
 def expect_float(name, got, want, tol=1e-7, hint=None, show=True):
-    """``got`` must be a Python or numpy float equal to ``want`` to relative error ``tol``."""
+    """``got`` must be a Python or numpy float equal to ``want`` to relative error ``tol``.
+
+    (A 0-d array is accepted as a number; a bool or a container is not.)
+    """
     if isinstance(got, np.ndarray) and got.ndim == 0 and type(got) is np.ndarray:
         got = got[()]
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, (float, int, np.floating, np.integer)):
         _fail(f"{name}: expected a float, got {type(got).__name__}",
-              hint="return a number, e.g. float(loss)")
+              hint=f"return a number, e.g. float({name.split(':')[-1].strip().split()[0]})")
     got = float(got)
     err = abs(got - want) / max(1e-8, abs(got) + abs(want))
     if not err <= tol:  # also catches nan
@@ -148,7 +159,9 @@ def expect_grad(name, analytic, numeric, tol=1e-6, hint=None):
               hint=hint or diagnose(analytic, numeric),
               details=[f"max relative error {err:.3g} (tolerance {tol:g}; a correct "
                        "backward gives about 1e-9)",
-                       f"numerical: {_short(numeric)}", f"yours:     {_short(analytic)}"])
+                       f"numerical: {_short(numeric)}", f"yours:     {_short(analytic)}",
+                       "(the numerical gradient differentiates your forward function: "
+                       "if its test fails, fix it first)"])
     return err
 
 

@@ -89,7 +89,9 @@ def rng_for(grade_id):
 # Always forbidden inside a graded function: the reference itself, PyTorch's recurrent layers
 # and kernels, and autograd (every exercise asks for a hand-written computation).
 _ALWAYS_FILES = (REFERENCE_DIR, "torch/nn/modules/rnn.py", "torch/autograd/functional.py",
-                 "torch/_functorch/", "torch/func/")
+                 # torch.func's transforms (not all of _functorch: Function.apply uses its utils)
+                 "torch/_functorch/eager_transforms.py", "torch/_functorch/apis.py",
+                 "torch/_functorch/vmap.py", "torch/_functorch/functional_call.py", "torch/func/")
 _ALWAYS_C = ("lstm", "lstm_cell", "gru", "gru_cell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu",
              "rnn_relu_cell", "_cudnn_rnn", "run_backward", "_run_backward")
 
@@ -172,8 +174,9 @@ def _describe_code(code):
         return f"autograder.reference ({code.co_name})"
     if "torch/nn/modules/rnn.py" in path:
         return "torch.nn.RNN/LSTM/GRU"
-    tail = path.split("site-packages/")[-1]
-    return f"{tail.removesuffix('.py').replace('/', '.')}.{code.co_name}"
+    module = path.split("site-packages/")[-1].removesuffix(".py").replace("/", ".")
+    # a private helper (a decorator's wrapper, say) says less than the module it lives in
+    return module if code.co_name.startswith(("_", "<")) else f"{module}.{code.co_name}"
 
 
 # ----------------------------------------------------------------------------- the student side
@@ -228,10 +231,10 @@ class Student:
         then checked for length and returned as a tuple.
         """
         fn = self.get(name)
-        args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+        given, given_kw = copy.deepcopy(args), copy.deepcopy(kwargs)
         try:
             with self.guarded(name):
-                out = fn(*args, **kwargs)
+                out = fn(*given, **given_kw)
         except CheckFailed:
             raise
         except NotImplementedError:
@@ -239,9 +242,39 @@ class Student:
                               "`raise NotImplementedError()` with your code") from None
         except Exception as e:  # any crash in student code is a failed test, not a crash of ours
             raise CheckFailed(f"{name} raised {type(e).__name__}: {_clip(str(e))}") from None
+        _expect_untouched(name, fn, args, kwargs, given, given_kw)
         if returns is not None:
             out = expect_tuple(name, out, returns)
         return out
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True  # numbers, generators, ...: not compared
+
+
+def _expect_untouched(name, fn, args, kwargs, given, given_kw):
+    """No argument may be modified in place (the contract of every graded function)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    for i, (before, after) in enumerate(zip(args, given)):
+        if not _same(before, after):
+            arg = params[i] if i < len(params) else f"argument {i + 1}"
+            raise CheckFailed(f"{name} modified its argument {arg} in place\n"
+                              "  hint: work on a copy (a += b writes into a; use a = a + b)")
+    for k in kwargs:
+        if not _same(kwargs[k], given_kw[k]):
+            raise CheckFailed(f"{name} modified its argument {k} in place\n"
+                              "  hint: work on a copy (a += b writes into a; use a = a + b)")
 
 
 def _clip(text, limit=300):
@@ -279,10 +312,14 @@ def expect_cache(fn, got, want, names, label):
             f"{fn}: the cache should be the tuple ({', '.join(names)}) "
             f"(prescribed in the notebook, because the grader tests your backward with it), "
             f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, tuple) else ""))
-    for name, g, w in zip(names, got, want):
+    layout = f"the cache is ({', '.join(names)}), in this order"
+    for i, (name, g, w) in enumerate(zip(names, got, want)):
+        if type(g) is not np.ndarray or g.shape != w.shape:
+            what = f"an array of shape {g.shape}" if isinstance(g, np.ndarray) else type(g).__name__
+            raise CheckFailed(f"{fn}: cache entry {i} should be {name} of shape {w.shape}, got "
+                              f"{what} ({label})\n  hint: {layout}")
         expect_close(f"{fn}: cache entry {name} ({label})", g, w, tol=1e-6, show=False,
-                     hint=f"the cache is ({', '.join(names)}); {name} is in the wrong place "
-                          "or holds something else")
+                     hint=f"{layout}; {name} is in the wrong place or holds something else")
 
 
 def expect_grads(fn, got, want, names, label, hints=None):

@@ -1,20 +1,48 @@
 """Hidden checks of the assignment rnn_bptt (vanilla RNN forward, backward, BPTT norms).
 
 Caches have the layout the notebook prescribes, which is the reference's:
-step (x, h_prev, Wx, Wh, h_next), sequence (x, h0, Wx, Wh, h).
+step (x, h_prev, Wx, Wh, h_next), sequence (x, h0, Wx, Wh, h). Every check also calls the
+function once more to see that it leaves its inputs unmodified (``expect_inputs_unchanged``).
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import expect_array, expect_close
+from coursekit.expect import CheckFailed, expect_array, expect_close, expect_unchanged
 
 from .core import case_label, check, expect_cache, expect_grads, rng_for, sizes
 
 A = "rnn_bptt"
 STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "h_next")
 SEQ_CACHE = ("x", "h0", "Wx", "Wh", "h")
+
+
+def expect_inputs_unchanged(student, name, args, arg_names, label):
+    """Call the student's ``name`` once more and check it left its arguments as they were.
+
+    ``Student.call`` hands the student copies, so a write into an input (``dh += ...``)
+    never shows in the values it returns; this call keeps the copies and compares them.
+    A tuple argument (a cache) is compared entry by entry. Call it after ``student.call``
+    succeeded on the same arguments (an error here is then not the student's to hear twice).
+    """
+    fn = student.get(name)
+    copies = copy.deepcopy(args)
+    try:
+        with student.guarded(name):
+            fn(*copies)
+    except CheckFailed:
+        raise
+    except Exception:  # noqa: BLE001  (the same call already succeeded once)
+        return
+    for arg, before, after in zip(arg_names, args, copies):
+        pairs = zip(before, after) if isinstance(before, tuple) else [(before, after)]
+        for i, (b, a) in enumerate(pairs):
+            where = f"{arg}[{i}]" if isinstance(before, tuple) else arg
+            if isinstance(b, np.ndarray):
+                expect_unchanged(f"{name}: the argument {where} ({label})", b, a)
 
 
 def step_inputs(rng, N, D, H):
@@ -39,8 +67,11 @@ def _(student):
         h_next, cache = student.call("rnn_step_forward", *args, returns=("h_next", "cache"))
         label = case_label(**d)
         expect_close(f"rnn_step_forward: h_next ({label})", h_next, want, tol=1e-6, show=False,
-                     hint="h_next = tanh(x @ Wx + h_prev @ Wh + b)")
+                     hint="h_next = tanh(x @ Wx + h_prev @ Wh + b): Wh not transposed, the bias "
+                          "inside the tanh")
         expect_cache("rnn_step_forward", cache, want_cache, STEP_CACHE, label)
+        expect_inputs_unchanged(student, "rnn_step_forward", args, ("x", "h_prev", "Wx", "Wh", "b"),
+                                label)
 
 
 @check(A, "rnn_step_backward", points=2)
@@ -52,10 +83,17 @@ def _(student):
         want = ref.rnn_step_backward(dh_next, cache)
         got = student.call("rnn_step_backward", dh_next, cache,
                            returns=("dx", "dh_prev", "dWx", "dWh", "db"))
+        label = case_label(**d)
         expect_grads("rnn_step_backward", got, want, ("dx", "dh_prev", "dWx", "dWh", "db"),
-                     case_label(**d),
-                     hints={"dWh": "dWh = h_prev.T @ da, summed over the batch by the matmul",
+                     label,
+                     hints={"dx": "dx = da @ Wx.T with da = dh_next * (1 - h_next**2)",
+                            "dh_prev": "dh_prev = da @ Wh.T, with tanh' = 1 - h_next**2 "
+                                       "taken from the cache's h_next",
+                            "dWx": "dWx = x.T @ da, summed over the batch by the matmul",
+                            "dWh": "dWh = h_prev.T @ da, summed over the batch by the matmul",
                             "db": "db sums da over the batch axis (axis 0)"})
+        expect_inputs_unchanged(student, "rnn_step_backward", (dh_next, cache),
+                                ("dh_next", "cache"), label)
 
 
 @check(A, "rnn_forward", points=2)
@@ -66,9 +104,14 @@ def _(student):
         want, want_cache = ref.rnn_forward(*args)
         h, cache = student.call("rnn_forward", *args, returns=("h", "cache"))
         label = case_label(**d)
+        expect_array(f"rnn_forward: h ({label})", h, want.shape)
+        expect_close(f"rnn_forward: h[:, 0], the first step ({label})", h[:, 0], want[:, 0],
+                     tol=1e-6, show=False,
+                     hint="step 0 reads x[:, 0] and starts from h0 (not from zeros)")
         expect_close(f"rnn_forward: h ({label})", h, want, tol=1e-6, show=False,
-                     hint="h[:, t] is the state after step t; step 0 starts from h0")
+                     hint="h[:, t] is the state after step t, and step t starts from h[:, t-1]")
         expect_cache("rnn_forward", cache, want_cache, SEQ_CACHE, label)
+        expect_inputs_unchanged(student, "rnn_forward", args, ("x", "h0", "Wx", "Wh", "b"), label)
 
 
 @check(A, "rnn_backward", points=3)
@@ -80,11 +123,16 @@ def _(student):
         want = ref.rnn_backward(dh, cache)
         got = student.call("rnn_backward", dh, cache,
                            returns=("dx", "dh0", "dWx", "dWh", "db"))
-        expect_grads("rnn_backward", got, want, ("dx", "dh0", "dWx", "dWh", "db"),
-                     case_label(**d),
-                     hints={"dWh": "dWh sums the contribution of every time step",
+        label = case_label(**d)
+        expect_grads("rnn_backward", got, want, ("dx", "dh0", "dWx", "dWh", "db"), label,
+                     hints={"dx": "each step gets dh[:, t] plus the gradient carried back from "
+                                  "step t+1, looping from t = T-1 down to 0",
                             "dh0": "dh0 is the gradient carried back past step 0",
-                            "dx": "each step gets dh[:, t] plus the gradient from step t+1"})
+                            "dWx": "dWx sums the contribution of every time step",
+                            "dWh": "dWh sums h_prev.T @ da over every time step, with h_prev = "
+                                   "h0 at t = 0",
+                            "db": "db sums da over the batch and over every time step"})
+        expect_inputs_unchanged(student, "rnn_backward", (dh, cache), ("dh", "cache"), label)
 
 
 @check(A, "bptt_grad_norms", points=1)
@@ -97,6 +145,11 @@ def _(student):
         norms = student.call("bptt_grad_norms", dh_T, cache)
         label = case_label(**d)
         expect_array(f"bptt_grad_norms ({label})", norms, want.shape)
+        expect_close(f"bptt_grad_norms: norms[T-1] ({label})", norms[-1:], want[-1:], tol=1e-6,
+                     show=False, hint="norms[T-1] is the Frobenius norm of dh_T itself, one "
+                                      "number for the whole batch")
         expect_close(f"bptt_grad_norms ({label})", norms, want, tol=1e-6, show=False,
-                     hint="norms[T-1] is the norm of dh_T itself; each step back multiplies "
-                          "by diag(1 - h_t^2) and Wh^T")
+                     hint="record norms[t], then step back: multiply by (1 - h[:, t]**2), "
+                          "then by Wh.T")
+        expect_inputs_unchanged(student, "bptt_grad_norms", (dh_T, cache), ("dh_T", "cache"),
+                                label)

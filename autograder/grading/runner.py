@@ -7,12 +7,14 @@ test cell changes nothing; a test cell missing from the submission is added back
 notebook then runs in a child process, in an empty temporary folder, under a time limit
 per cell and per notebook; whatever happens to that process, the submission gets a
 result. A test cell scores its points when it raised no error (output on stderr, such as a
-PyTorch warning, costs nothing).
+PyTorch warning, costs nothing); a course test cell is graded by its hidden check alone
+(``graded_source``).
 """
 from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,9 +55,34 @@ class Result:
         return sum(t["max_score"] for t in self.tests.values())
 
 
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS",
+                     re.M | re.S)
+
+
+def graded_source(cell):
+    """What a source test cell runs when grading.
+
+    A course test cell ends with a hidden block that calls a registered check
+    (``run_check``): that check is the grade, and the visible tests above it, which call
+    the student's other functions as they are, stay in the student's notebook, where they
+    help. Any other test cell (an instructor's own assignment) runs whole, as in nbgrader.
+    """
+    m = _HIDDEN.search(cell.source)
+    if m and "run_check(" in m.group(1):
+        return m.group(1)
+    return cell.source
+
+
 def _locked(cell):
     m = nbgrader_meta(cell)
     return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
+
+
+def _restored(source_cell):
+    cell = copy.deepcopy(source_cell)
+    if is_test_cell(cell):
+        cell.source = graded_source(cell)
+    return cell
 
 
 def prepare(source, submitted):
@@ -76,7 +103,7 @@ def prepare(source, submitted):
         if gid in seen:
             continue
         if gid in locked:
-            cell = copy.deepcopy(locked[gid])
+            cell = _restored(locked[gid])
         elif gid in answers:
             # keep the student's text, with the source's metadata and cell type
             src = answers[gid]
@@ -96,7 +123,7 @@ def prepare(source, submitted):
             before = [g for g in order[:i] if g in seen]
             pos = next((k + 1 for k in range(len(cells) - 1, -1, -1)
                         if before and nbgrader_meta(cells[k]).get("grade_id") == before[-1]), len(cells))
-            cells.insert(pos, copy.deepcopy(locked[gid]))
+            cells.insert(pos, _restored(locked[gid]))
             seen.add(gid)
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source.metadata))
     for c in nb.cells:

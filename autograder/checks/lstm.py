@@ -1,0 +1,596 @@
+"""Hidden checks of the assignment lstm (LSTM step and sequence, forward and backward, the
+parameter count, and LSTMCellFunction, a torch.autograd.Function with a hand-written backward).
+
+Gates are fused along one 4H axis in the order i, f, g, o. Caches have the layout the
+notebook prescribes, which is the reference's:
+step (x, h_prev, c_prev, Wx, Wh, gates, tanh_c), gates (N, 4H) activated, tanh_c = tanh(c_next);
+sequence (x, h0, c0, Wx, Wh, gates (N, T, 4H), c (N, T, H), tanh_c (N, T, H), h (N, T, H)).
+
+When a wrong result equals what a known mistake computes (a permuted gate order, a sigmoid
+candidate, a missing term), the message names that mistake; inputs that a function modified
+in place fail it too.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+
+import numpy as np
+
+from autograder import reference as ref
+from coursekit.expect import (CheckFailed, expect_close, expect_equal, expect_tuple,
+                              expect_unchanged)
+from coursekit.gradcheck import rel_error
+
+from .core import case_label, check, devices, expect_cache, rng_for, sizes
+
+A = "lstm"
+GATES = "ifgo"
+STEP_CACHE = ("x", "h_prev", "c_prev", "Wx", "Wh", "gates", "tanh_c")
+SEQ_CACHE = ("x", "h0", "c0", "Wx", "Wh", "gates", "c", "tanh_c", "h")
+STEP_GRADS = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
+SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
+CELL_GRADS = ("dx", "dh", "dc", "dWx", "dWh", "db")  # LSTMCellFunction.backward: one per input
+GATE_GRAD = {  # the pre-activation gradient of each block, for hints
+    "i": "da_i = dc * g * i * (1 - i)",
+    "f": "da_f = dc * c_prev * f * (1 - f)",
+    "g": "da_g = dc * i * (1 - g**2)",
+    "o": "da_o = dh * tanh_c * o * (1 - o)",
+}
+ORDER_HINT = ("the prescribed order of the four blocks of the 4H axis is i, f, g, o (PyTorch's): "
+              "a[:, :H] is i, a[:, H:2H] is f, a[:, 2H:3H] is g, a[:, 3H:] is o")
+
+
+# ----------------------------------------------------------------------------- inputs
+def step_inputs(rng, N, D, H):
+    """x (N, D), h_prev (N, H), c_prev (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,)."""
+    return (rng.standard_normal((N, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H)),
+            0.5 * rng.standard_normal((D, 4 * H)), 0.5 * rng.standard_normal((H, 4 * H)),
+            0.5 * rng.standard_normal(4 * H))
+
+
+def seq_inputs(rng, N, T, D, H):
+    """x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,), c0 (N, H)."""
+    x, h0, c0, Wx, Wh, b = step_inputs(rng, N, D, H)
+    return rng.standard_normal((N, T, D)), h0, Wx, Wh, b, c0
+
+
+# ----------------------------------------------------------------------------- known mistakes
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+def _split(a, H, order):
+    """The four (.., H) blocks of a (.., 4H) read in ``order``, as a dict gate -> block."""
+    return {k: a[..., j * H:(j + 1) * H] for j, k in enumerate(order)}
+
+
+def _join(blocks, order):
+    return np.concatenate([blocks[k] for k in order], axis=-1)
+
+
+def _step_variant(x, h, c, Wx, Wh, b, order=GATES, g_act=np.tanh, readout=np.tanh, old_cell=False):
+    """lstm_step_forward as a common mistake computes it; returns (h_next, c_next, gates, a)."""
+    H = h.shape[1]
+    a = x @ Wx + h @ Wh + b
+    blk = _split(a, H, order)
+    i, f, o, g = _sigmoid(blk["i"]), _sigmoid(blk["f"]), _sigmoid(blk["o"]), g_act(blk["g"])
+    c_next = f * c + i * g
+    h_next = o * readout(c if old_cell else c_next)
+    return h_next, c_next, _join({"i": i, "f": f, "g": g, "o": o}, order), a
+
+
+def _permutations():
+    return ["".join(p) for p in itertools.permutations(GATES) if "".join(p) != GATES]
+
+
+def _order_hint(p):
+    return (f"your result matches an LSTM that reads the blocks in the order {', '.join(p)}: "
+            + ORDER_HINT)
+
+
+def _step_forward_mistakes(args):
+    """[((h_next, c_next), hint)] of plausible wrong step forwards."""
+    out = [(_step_variant(*args, order=p)[:2], _order_hint(p)) for p in _permutations()]
+    out.append((_step_variant(*args, g_act=_sigmoid)[:2],
+                "the candidate g (third block) goes through tanh, not a sigmoid; "
+                "i, f and o are sigmoids"))
+    out.append((_step_variant(*args, readout=lambda v: v)[:2],
+                "h_next = o * tanh(c_next): the read-out squashes the new cell"))
+    out.append((_step_variant(*args, old_cell=True)[:2],
+                "h_next reads the new cell: o * tanh(c_next), not tanh(c_prev)"))
+    out.append((_step_variant(*args[:5], np.zeros_like(args[5]))[:2],
+                "add the bias: a = x @ Wx + h_prev @ Wh + b"))
+    return out
+
+
+def _gate_backward(dh, dc_in, i, f, g, o, c_prev, tanh_c, dh_in_dc=True):
+    """da (.., 4H) in the order i, f, g, o and dc_prev, for one step."""
+    dc = dc_in + dh * o * (1.0 - tanh_c**2) if dh_in_dc else dc_in
+    da = {"i": dc * g * i * (1.0 - i), "f": dc * c_prev * f * (1.0 - f),
+          "g": dc * i * (1.0 - g**2), "o": dh * tanh_c * o * (1.0 - o)}
+    return da, dc * f, dc
+
+
+def _step_backward_variant(dh, dc_next, cache, read=GATES, write=GATES, dh_in_dc=True,
+                           raw_dc_prev=False):
+    """lstm_step_backward as a common mistake computes it."""
+    x, h_prev, c_prev, Wx, Wh, gates, tanh_c = cache
+    H = h_prev.shape[1]
+    gt = _split(gates, H, read)
+    da, dc_prev, _ = _gate_backward(dh, dc_next, gt["i"], gt["f"], gt["g"], gt["o"], c_prev,
+                                    tanh_c, dh_in_dc)
+    if raw_dc_prev:
+        dc_prev = dc_next * gt["f"]
+    da = _join(da, write)
+    return da @ Wx.T, da @ Wh.T, dc_prev, x.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+def _step_backward_mistakes(dh, dc, cache):
+    """[(grads, hint)] of plausible wrong step backwards."""
+    out = [(_step_backward_variant(dh, dc, cache, raw_dc_prev=True),
+            "dc_prev = dc * f with dc the total gradient of c_next (dc_next plus the h_next "
+            "path), not dc_next * f"),
+           (_step_backward_variant(dh, dc, cache, dh_in_dc=False),
+            "dc = dc_next + dh_next * o * (1 - tanh_c**2): c_next reaches the loss through "
+            "h_next too, and that term feeds the i, f and g gradients and dc_prev")]
+    for p in _permutations():
+        out.append((_step_backward_variant(dh, dc, cache, read=p, write=p), _order_hint(p)))
+        out.append((_step_backward_variant(dh, dc, cache, write=p),
+                    f"da is assembled in the order {', '.join(p)}: it must follow the forward "
+                    "split, i, f, g, o"))
+    return out
+
+
+def _seq_forward_variant(x, h0, Wx, Wh, b, c0, order=GATES, c_start="c0", carry_h=True):
+    N, T, _ = x.shape
+    H = h0.shape[1]
+    h_prev = h0
+    c_prev = {"c0": c0, "zeros": np.zeros_like(h0), "h0": h0}[c_start]
+    hs = np.empty((N, T, H))
+    for t in range(T):
+        h_t, c_prev, _, _ = _step_variant(x[:, t], h_prev, c_prev, Wx, Wh, b, order=order)
+        hs[:, t] = h_t
+        h_prev = h_t if carry_h else h0
+    return hs
+
+
+def _seq_forward_mistakes(args, c0_given):
+    """[((h,), hint)] of plausible wrong sequence forwards."""
+    out = [((_seq_forward_variant(*args, order=p),), _order_hint(p)) for p in _permutations()]
+    if c0_given:
+        out.append(((_seq_forward_variant(*args, c_start="zeros"),),
+                    "start the cell from c0 when it is given (zeros only when c0 is None)"))
+    out.append(((_seq_forward_variant(*args, c_start="h0"),),
+                "c0 is the initial cell state (zeros when None), not h0"))
+    out.append(((_seq_forward_variant(*args, carry_h=False),),
+                "step t reads h_prev = h[:, t-1] (h0 only at the first step): carry the hidden "
+                "state from step to step"))
+    x, h0, Wx, Wh, b, c0 = args
+    out.append(((_seq_forward_variant(x, h0, Wx, Wh, np.zeros_like(b), c0),),
+                "add the bias b to the pre-activations of every step"))
+    return out
+
+
+def _seq_backward_variant(dh, cache, carry_c=True, carry_h=True, c0_zero=False, dh_in_dc=True,
+                          c_offset=1):
+    x, h0, c0, Wx, Wh, gates, c, tanh_c, h = cache
+    N, T, H = h.shape
+    da = np.zeros_like(gates)
+    dh_carry, dc_carry = np.zeros_like(h0), np.zeros_like(h0)
+    for t in range(T - 1, -1, -1):
+        gt = _split(gates[:, t], H, GATES)
+        c_prev = c[:, t - c_offset] if t > 0 else (np.zeros_like(c0) if c0_zero else c0)
+        d, dc_prev, _ = _gate_backward(dh[:, t] + dh_carry, dc_carry, gt["i"], gt["f"], gt["g"],
+                                       gt["o"], c_prev, tanh_c[:, t], dh_in_dc)
+        da[:, t] = _join(d, GATES)
+        dc_carry = dc_prev if carry_c else np.zeros_like(dc_prev)
+        dh_carry = da[:, t] @ Wh.T if carry_h else np.zeros_like(h0)
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    da2 = da.reshape(N * T, -1)
+    return (da @ Wx.T, da[:, 0] @ Wh.T, x.reshape(N * T, -1).T @ da2,
+            h_prev.reshape(N * T, H).T @ da2, da2.sum(axis=0))
+
+
+def _seq_backward_mistakes(dh, cache):
+    return [
+        (_seq_backward_variant(dh, cache, carry_c=False),
+         "carry the cell gradient back: step t - 1 receives dc_prev = dc * f from step t"),
+        (_seq_backward_variant(dh, cache, carry_h=False),
+         "each step's hidden-state gradient is dh[:, t] plus da_{t+1} @ Wh.T carried back "
+         "from step t + 1"),
+        (_seq_backward_variant(dh, cache, c0_zero=True),
+         "at t = 0 the previous cell is c0 (the cache's third entry), which need not be zero"),
+        (_seq_backward_variant(dh, cache, dh_in_dc=False),
+         "dc_t = dc_carry + dh_t * o * (1 - tanh_c**2): c_t reaches the loss through h_t too"),
+        (_seq_backward_variant(dh, cache, c_offset=0),
+         "the previous cell of step t is c[:, t-1] (c[:, t] is the cell step t computes)"),
+    ]
+
+
+def _matching(got, want, mistakes, index):
+    """The hint of the first known mistake whose output ``index`` equals ``got`` (and
+    ``want`` does not). ``mistakes``: [(outputs, hint)], outputs a tuple like the function's."""
+    if not (type(got) is np.ndarray and got.dtype == np.float64 and got.shape == np.shape(want)):
+        return None
+    if rel_error(got, want) <= 1e-6:
+        return None
+    for outputs, hint in mistakes:
+        alt = outputs[index]
+        if np.shape(alt) == got.shape and rel_error(got, alt) <= 1e-6:
+            return hint
+    return None
+
+
+def _block_hint(got, want, H, default=None):
+    """For a gradient with a 4H last axis: which of the blocks i, f, g, o are wrong."""
+    if not (type(got) is np.ndarray and got.shape == np.shape(want) and got.shape[-1] == 4 * H):
+        return default
+    wrong = [k for k, w in _split(want, H, GATES).items()
+             if rel_error(_split(got, H, GATES)[k], w) > 1e-6]
+    if not wrong or len(wrong) == 4:
+        return default
+    if wrong == ["i", "f", "g"]:
+        return ("the i, f and g blocks are wrong and o is right: check dc = dc_next + "
+                "dh * o * (1 - tanh_c**2), which those three share")
+    return (f"the {', '.join(wrong)} block(s) (of i, f, g, o along the 4H axis) are wrong: "
+            + "; ".join(GATE_GRAD[k] for k in wrong))
+
+
+# ----------------------------------------------------------------------------- calling
+def _clip(text, limit=300):
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _call(student, name, args, arg_names, returns=None):
+    """Like ``student.call``, and afterwards no argument (nor cache entry) may have changed."""
+    fn = student.get(name)
+    copies = copy.deepcopy(args)
+    try:
+        with student.guarded(name):
+            out = fn(*copies)
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise CheckFailed(f"{name} raised NotImplementedError: replace the "
+                          "`raise NotImplementedError()` with your code") from None
+    except Exception as e:  # a crash in student code is a failed test, not a crash of ours
+        raise CheckFailed(f"{name} raised {type(e).__name__}: {_clip(str(e))}") from None
+    if returns is not None:
+        out = expect_tuple(name, out, returns)
+    for arg, before, after in zip(arg_names, args, copies):
+        if isinstance(before, tuple):  # a cache
+            entries = STEP_CACHE if len(before) == len(STEP_CACHE) else SEQ_CACHE
+            for entry, b, a in zip(entries, before, after):
+                expect_unchanged(f"{name}: the cache entry {entry} (an input)", b, a)
+        elif isinstance(before, np.ndarray):
+            expect_unchanged(f"{name}: the input {arg}", before, after)
+    return out
+
+
+def _expect(name, got, want, hint=None, mistakes=(), index=0):
+    expect_close(name, got, want, tol=1e-6, show=False,
+                 hint=_matching(got, want, mistakes, index) or hint)
+
+
+def _expect_gates(fn, got, want_gates, pre_activation, label):
+    """The cache's gates must be the activated gates: name the two usual confusions."""
+    if type(got) is np.ndarray and got.shape == want_gates.shape and got.dtype == np.float64 \
+            and rel_error(got, want_gates) > 1e-6:
+        if rel_error(got, pre_activation) <= 1e-6:
+            raise CheckFailed(f"{fn}: the cache entry gates ({label}) holds the pre-activations"
+                              "\n  hint: store the activated gates: sigmoid for i, f, o and tanh "
+                              "for g, side by side in the order i, f, g, o")
+        H = want_gates.shape[-1] // 4
+        for p in _permutations():
+            if rel_error(got, _join(_split(want_gates, H, GATES), p)) <= 1e-6:
+                raise CheckFailed(f"{fn}: the cache entry gates ({label}) holds the right gates "
+                                  f"in the order {', '.join(p)}\n  hint: store them in the "
+                                  "order i, f, g, o (the backward reads them that way)")
+
+
+# ----------------------------------------------------------------------------- NumPy checks
+@check(A, "lstm_step_forward", points=2)
+def _(student):
+    rng = rng_for("test_lstm_step_forward")
+    for d in sizes(rng, "NDH"):
+        args = step_inputs(rng, d["N"], d["D"], d["H"])
+        h_want, c_want, cache_want = ref.lstm_step_forward(*args)
+        h_next, c_next, cache = _call(student, "lstm_step_forward", args, STEP_CACHE[:5] + ("b",),
+                                      returns=("h_next", "c_next", "cache"))
+        label = case_label(**d)
+        mistakes = _step_forward_mistakes(args)
+        _expect(f"lstm_step_forward: c_next ({label})", c_next, c_want, mistakes=mistakes, index=1,
+                hint="c_next = f * c_prev + i * g, with i, f, g the blocks 1, 2, 3 of a")
+        _expect(f"lstm_step_forward: h_next ({label})", h_next, h_want, mistakes=mistakes, index=0,
+                hint="h_next = o * tanh(c_next), with o = sigmoid of the fourth block of a")
+        if isinstance(cache, tuple) and len(cache) == len(STEP_CACHE):
+            pre = args[0] @ args[3] + args[1] @ args[4] + args[5]
+            _expect_gates("lstm_step_forward", cache[5], cache_want[5], pre, label)
+            tc = cache[6]
+            if type(tc) is np.ndarray and tc.shape == c_want.shape \
+                    and rel_error(tc, cache_want[6]) > 1e-6 and rel_error(tc, c_want) <= 1e-6:
+                raise CheckFailed(f"lstm_step_forward: the cache entry tanh_c ({label}) holds "
+                                  "c_next\n  hint: the cache keeps tanh(c_next), which the "
+                                  "backward needs for o's gradient and 1 - tanh_c**2")
+        expect_cache("lstm_step_forward", cache, cache_want, STEP_CACHE, label)
+
+
+@check(A, "lstm_step_backward", points=3)
+def _(student):
+    rng = rng_for("test_lstm_step_backward")
+    for d in sizes(rng, "NDH"):
+        N, H = d["N"], d["H"]
+        _, _, cache = ref.lstm_step_forward(*step_inputs(rng, N, d["D"], H))
+        dh_next, dc_next = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+        want = ref.lstm_step_backward(dh_next, dc_next, cache)
+        got = _call(student, "lstm_step_backward", (dh_next, dc_next, cache),
+                    ("dh_next", "dc_next", "cache"), returns=STEP_GRADS)
+        label = case_label(**d)
+        mistakes = _step_backward_mistakes(dh_next, dc_next, cache)
+        hints = {"dx": "dx = da @ Wx.T, with da (N, 4H) the pre-activation gradient in the order "
+                       "i, f, g, o",
+                 "dh_prev": "dh_prev = da @ Wh.T",
+                 "dc_prev": "dc_prev = dc * f, where dc = dc_next + dh_next * o * (1 - tanh_c**2)",
+                 "dWx": "dWx = x.T @ da", "dWh": "dWh = h_prev.T @ da",
+                 "db": "db = da.sum(axis=0): the bias is shared by the batch"}
+        for k in (5, 3, 4, 0, 1, 2):  # the 4H-axis gradients first: their blocks tell more
+            name, g, w = STEP_GRADS[k], got[k], want[k]
+            hint = hints[name]
+            if name in ("dWx", "dWh", "db"):
+                hint = _block_hint(g, w, H, hint)
+            _expect(f"lstm_step_backward: {name} ({label})", g, w, hint=hint, mistakes=mistakes,
+                    index=k)
+
+
+@check(A, "lstm_forward", points=2)
+def _(student):
+    rng = rng_for("test_lstm_forward")
+    for k, d in enumerate(sizes(rng, "NTDH")):
+        N, T, H = d["N"], d["T"], d["H"]
+        x, h0, Wx, Wh, b, c0 = seq_inputs(rng, N, T, d["D"], H)
+        given = k % 2 == 1  # c0 omitted (zeros) and given, in turn
+        label = case_label(**d) + (", c0 given" if given else ", c0 omitted")
+        want, cache_want = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if given else None)
+        args = (x, h0, Wx, Wh, b) + ((c0,) if given else ())
+        h, cache = _call(student, "lstm_forward", args, ("x", "h0", "Wx", "Wh", "b", "c0"),
+                         returns=("h", "cache"))
+        if type(h) is np.ndarray and h.shape == (N, T + 1, H):
+            raise CheckFailed(f"lstm_forward: h ({label}) has shape {h.shape}, expected "
+                              f"{(N, T, H)}\n  hint: h holds h_1..h_T, the states after each "
+                              "step, and not h0")
+        mistakes = _seq_forward_mistakes((x, h0, Wx, Wh, b, c0 if given else np.zeros_like(h0)),
+                                         given)
+        _expect(f"lstm_forward: h ({label})", h, want, mistakes=mistakes, index=0,
+                hint="h[:, t] is the hidden state after step t; step 0 starts from h0 and c0")
+        if isinstance(cache, tuple) and len(cache) == len(SEQ_CACHE):
+            if cache[2] is None:
+                raise CheckFailed(f"lstm_forward: the cache entry c0 ({label}) is None\n  hint: "
+                                  "when c0 is None the cache holds the zeros the cell started from")
+            pre = np.empty_like(cache_want[5])  # the pre-activations of every step
+            h_prev = np.concatenate([h0[:, None], want[:, :-1]], axis=1)
+            pre[...] = x @ Wx + h_prev @ Wh + b
+            _expect_gates("lstm_forward", cache[5], cache_want[5], pre, label)
+        expect_cache("lstm_forward", cache, cache_want, SEQ_CACHE, label)
+
+
+@check(A, "lstm_backward", points=3)
+def _(student):
+    rng = rng_for("test_lstm_backward")
+    for k, d in enumerate(sizes(rng, "NTDH")):
+        N, T, H = d["N"], d["T"], d["H"]
+        x, h0, Wx, Wh, b, c0 = seq_inputs(rng, N, T, d["D"], H)
+        _, cache = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if k % 2 == 0 else None)
+        dh = rng.standard_normal((N, T, H))
+        want = ref.lstm_backward(dh, cache)
+        got = _call(student, "lstm_backward", (dh, cache), ("dh", "cache"), returns=SEQ_GRADS)
+        label = case_label(**d)
+        mistakes = _seq_backward_mistakes(dh, cache)
+        hints = {"dx": "dx[:, t] = da_t @ Wx.T, where step t gets dh[:, t] plus the gradients "
+                       "carried back from step t + 1 through h and through c",
+                 "dh0": "dh0 is the hidden-state gradient carried back past step 0, "
+                        "da_0 @ Wh.T",
+                 "dWx": "dWx sums x_t.T @ da_t over every time step",
+                 "dWh": "dWh sums h_{t-1}.T @ da_t over every time step (h_{-1} is h0)",
+                 "db": "db sums da_t over the batch and over every time step"}
+        for j in (4, 2, 3, 0, 1):  # the 4H-axis gradients first: their blocks tell more
+            name, g, w = SEQ_GRADS[j], got[j], want[j]
+            hint = hints[name]
+            if name in ("dWx", "dWh", "db"):
+                hint = _block_hint(g, w, H, hint)
+            _expect(f"lstm_backward: {name} ({label})", g, w, hint=hint, mistakes=mistakes,
+                    index=j)
+
+
+@check(A, "lstm_param_count", points=1)
+def _(student):
+    rng = rng_for("test_lstm_param_count")
+    cases = [(1, 1), (50, 100), (100, 50)] + [tuple(int(v) for v in rng.integers(2, 400, 2))
+                                               for _ in range(4)]
+    for D, H in cases:
+        got = student.call("lstm_param_count", D, H)
+        label = f"input_size={D}, hidden_size={H}"
+        if isinstance(got, (float, np.floating)):
+            raise CheckFailed(f"lstm_param_count ({label}): expected an int, got "
+                              f"{type(got).__name__}\n  hint: a count is an integer: use * "
+                              "and +, or int(...), not /")
+        known = {4 * (D * H + H * H): "each gate has a bias vector of H entries too",
+                 4 * (D * H + H * H + 2 * H): "one bias vector per gate, as Keras counts "
+                                              "(PyTorch's second bias is not counted here)",
+                 D * H + H * H + H: "there are four gates (i, f, g, o), each with its own weights",
+                 4 * (D * H + D * D + D): "input_size is D and hidden_size is H, in that order"}
+        want = ref.lstm_param_count(D, H)
+        hint = None
+        if isinstance(got, (int, np.integer)) and not isinstance(got, bool) and got != want:
+            hint = known.get(int(got))
+        expect_equal(f"lstm_param_count ({label})", got, want, show=False,
+                     hint=hint or "4 (D H + H^2 + H): per gate an (D, H) input matrix, an (H, H) "
+                                  "recurrent matrix and an (H,) bias")
+
+
+# ----------------------------------------------------------------------------- PyTorch check
+@contextlib.contextmanager
+def _full_precision():
+    """Float32 matrix products in full precision (no TF32) while the check runs."""
+    import torch
+
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+def _run_cell(student, what, thunk):
+    """Run a piece of LSTMCellFunction under isolation and the delegation guard."""
+    try:
+        with student.guarded("LSTMCellFunction"):
+            return thunk()
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise CheckFailed(f"LSTMCellFunction.{what} raised NotImplementedError: replace the "
+                          "`raise NotImplementedError()` with your code") from None
+    except Exception as e:
+        raise CheckFailed(f"LSTMCellFunction.{what} raised {type(e).__name__}: "
+                          f"{_clip(str(e))}") from None
+
+
+def _apply(cls, *inputs):
+    """``cls.apply(*inputs)`` without its Python wrapper.
+
+    ``Function.apply`` first calls ``torch._functorch.utils.unwrap_dead_wrappers`` (a no-op
+    outside functorch transforms), which the delegation guard counts as a call into
+    torch._functorch; the C ``apply`` underneath is the same call without that step.
+    """
+    import torch
+
+    return super(torch.autograd.Function, cls).apply(*inputs)
+
+
+def _expect_tensor(name, got, want, like, hint=None, mistakes=(), index=0, tol32=1e-4):
+    """A tensor of ``like``'s dtype and device holding ``want`` (float64 array).
+
+    float64: element-wise relative error 1e-6; float32: error relative to the largest entry
+    of ``want``, 1e-4 (float32 rounding makes element-wise errors of tiny entries large).
+    """
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        raise CheckFailed(f"{name}: expected a torch.Tensor, got {type(got).__name__}"
+                          "\n  hint: compute with torch operations on the input tensors")
+    if got.dtype != like.dtype or got.device != like.device:
+        raise CheckFailed(f"{name}: expected a {like.dtype} tensor on {like.device} like the "
+                          f"inputs, got {got.dtype} on {got.device}\n  hint: create new tensors "
+                          "from the inputs (torch.zeros_like, or dtype=x.dtype, device=x.device)")
+    if tuple(got.shape) != want.shape:
+        raise CheckFailed(f"{name}: expected shape {want.shape}, got {tuple(got.shape)}")
+    g = got.detach().to("cpu", torch.float64).numpy()
+    if like.dtype == torch.float64:
+        _expect(name, g, want, hint=hint, mistakes=mistakes, index=index)
+        return
+    if not np.all(np.isfinite(g)):
+        raise CheckFailed(f"{name} holds nan or inf")
+    scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-30)
+    err = float(np.max(np.abs(g - want), initial=0.0)) / scale
+    if not err <= tol32:
+        raise CheckFailed(f"{name} has the right shape {want.shape} but the wrong values\n"
+                          f"  largest error {err:.3g} relative to the largest entry (tolerance "
+                          f"{tol32:g} in float32)" + (f"\n  hint: {hint}" if hint else ""))
+
+
+CELL_HINTS = {"dx": "dx = da @ Wx.T", "dh": "dh = da @ Wh.T",
+              "dc": "the gradient of c is dc * f, with "
+                    "dc = dc_next + dh_next * o * (1 - tanh_c**2)",
+              "dWx": "dWx = x.T @ da", "dWh": "dWh = h.T @ da", "db": "db = da.sum(dim=0)"}
+
+
+def _swapped(grads, want, k):
+    """The name of the input whose gradient sits at position k of ``grads``, if another's."""
+    import torch
+
+    g = grads[k]
+    if not isinstance(g, torch.Tensor) or g.dtype != torch.float64:
+        return None
+    g = g.detach().to("cpu", torch.float64).numpy()
+    for j, w in enumerate(want):
+        if j != k and w.shape == g.shape and rel_error(g, w) <= 1e-6 < rel_error(g, want[k]):
+            return CELL_GRADS[j]
+    return None
+
+
+@check(A, "LSTMCellFunction", points=3)
+def _(student):
+    import torch
+
+    rng = rng_for("test_LSTMCellFunction")
+    cls = student.get("LSTMCellFunction")
+    if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
+        raise CheckFailed("LSTMCellFunction should be a class derived from "
+                          "torch.autograd.Function, with static methods forward and backward")
+    shapes = sizes(rng, "NDH", n_random=2)
+    with _full_precision():
+        for device, dtype in itertools.product(devices(), (torch.float64, torch.float32)):
+            npdt = np.float64 if dtype == torch.float64 else np.float32
+            for k, d in enumerate(shapes):
+                N, D, H = d["N"], d["D"], d["H"]
+                label = f"{case_label(**d)}, {str(dtype).removeprefix('torch.')} on {device}"
+                # the reference on the very numbers the tensors hold
+                args = [a.astype(npdt).astype(np.float64) for a in step_inputs(rng, N, D, H)]
+                h_want, c_want, cache = ref.lstm_step_forward(*args)
+                inputs = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True)
+                          for a in args]
+                kept = [t.detach().clone() for t in inputs]
+                out = _run_cell(student, "forward", lambda: _apply(cls, *inputs))
+                for name, t, before in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, kept):
+                    if not torch.equal(t.detach(), before):
+                        raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
+                                          "modified in place by forward\n  hint: use out-of-place "
+                                          "operations (c_next = f * c + i * g, not c.mul_(f))")
+                h_next, c_next = expect_tuple("LSTMCellFunction.apply", out, ("h_next", "c_next"))
+                mistakes = _step_forward_mistakes(args)
+                _expect_tensor(f"LSTMCellFunction: c_next ({label})", c_next, c_want, inputs[0],
+                               hint="c_next = f * c + i * g", mistakes=mistakes, index=1)
+                _expect_tensor(f"LSTMCellFunction: h_next ({label})", h_next, h_want, inputs[0],
+                               hint="h_next = o * tanh(c_next)", mistakes=mistakes, index=0)
+                if h_next.grad_fn is None:
+                    raise CheckFailed(f"LSTMCellFunction: h_next ({label}) has no grad_fn\n  hint: "
+                                      "return the output tensors of forward as they are (not "
+                                      "detached), and call the function as LSTMCellFunction.apply")
+                # upstream gradients: both outputs used, and (on one case) only one of them,
+                # where autograd hands backward zeros for the unused output
+                dh = rng.standard_normal((N, H)).astype(npdt).astype(np.float64)
+                dc = rng.standard_normal((N, H)).astype(npdt).astype(np.float64)
+                zero = np.zeros((N, H))
+                upstream = [(dh, dc, "")]
+                if k == len(shapes) - 1:
+                    upstream += [(dh, zero, ", c_next unused"), (zero, dc, ", h_next unused")]
+                for dh_v, dc_v, note in upstream:
+                    want = ref.lstm_step_backward(dh_v, dc_v, cache)
+                    grad_out = [torch.tensor(a, dtype=dtype, device=device) for a in (dh_v, dc_v)]
+                    grads = _run_cell(student, "backward",
+                                      lambda: h_next.grad_fn.apply(*grad_out))
+                    grads = expect_tuple("LSTMCellFunction.backward", grads, CELL_GRADS)
+                    bw_mistakes = _step_backward_mistakes(dh_v, dc_v, cache)
+                    for j in (5, 3, 4, 0, 1, 2):  # the 4H-axis gradients first
+                        name, g, w, like = CELL_GRADS[j], grads[j], want[j], inputs[j]
+                        what = (f"LSTMCellFunction.backward: {name}, the gradient of {name[1:]} "
+                                f"({label}{note})")
+                        other = _swapped(grads, want, j)
+                        if other is not None:
+                            raise CheckFailed(f"{what} holds the gradient of {other[1:]}\n  hint: "
+                                              "return one gradient per input of forward, in its "
+                                              "order: (dx, dh, dc, dWx, dWh, db)")
+                        hint = CELL_HINTS[name]
+                        if name in ("dWx", "dWh", "db") and dtype == torch.float64 \
+                                and isinstance(g, torch.Tensor):
+                            g64 = g.detach().to("cpu", torch.float64).numpy()
+                            hint = _block_hint(g64, w, H, hint)
+                        _expect_tensor(what, g, w, like, hint=hint, mistakes=bw_mistakes, index=j)
+                for name, t, before in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, kept):
+                    if not torch.equal(t.detach(), before):
+                        raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
+                                          "modified in place by backward\n  hint: use "
+                                          "out-of-place operations")
