@@ -143,6 +143,8 @@ def expect_float(name, got, want, tol=1e-7, hint=None, show=True):
         _fail(f"{name}: expected a float, got {type(got).__name__}",
               hint=f"return a number, e.g. float({name.split(':')[-1].strip().split()[0]})")
     got = float(got)
+    if got == want:  # also two equal infinities, whose difference is nan
+        return
     err = abs(got - want) / max(1e-8, abs(got) + abs(want))
     if not err <= tol:  # also catches nan
         details = [f"expected {want:.10g}, got {got:.10g}"] if show else [f"relative error {err:.3g}"]

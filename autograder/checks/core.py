@@ -224,6 +224,26 @@ class Student:
                 "implementation, so the test scores 0",
                 )
 
+    @contextlib.contextmanager
+    def running(self, name, where="", hint=None):
+        """Run student code for ``name`` (guarded, as ``guarded``) and turn any exception it
+        raises into a CheckFailed for the student; ``where`` says which case, e.g. ' (N=1)'.
+
+        For checks that must call the student's code themselves (a shared Generator, a
+        torch.autograd.Function); ``call`` is the usual way.
+        """
+        try:
+            with self.guarded(name):
+                yield
+        except CheckFailed:
+            raise
+        except NotImplementedError:
+            raise CheckFailed(f"{name} raised NotImplementedError: replace the "
+                              "`raise NotImplementedError()` with your code") from None
+        except Exception as e:  # any crash in student code is a failed test, not a crash of ours
+            raise CheckFailed(f"{name} raised {type(e).__name__}{where}: {_clip(str(e))}"
+                              + (f"\n  hint: {hint}" if hint else "")) from None
+
     def call(self, name, *args, returns=None, **kwargs):
         """Call the student's ``name`` on copies of the arguments; CheckFailed on any error.
 
@@ -232,16 +252,8 @@ class Student:
         """
         fn = self.get(name)
         given, given_kw = copy.deepcopy(args), copy.deepcopy(kwargs)
-        try:
-            with self.guarded(name):
-                out = fn(*given, **given_kw)
-        except CheckFailed:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"{name} raised NotImplementedError: replace the "
-                              "`raise NotImplementedError()` with your code") from None
-        except Exception as e:  # any crash in student code is a failed test, not a crash of ours
-            raise CheckFailed(f"{name} raised {type(e).__name__}: {_clip(str(e))}") from None
+        with self.running(name):
+            out = fn(*given, **given_kw)
         _expect_untouched(name, fn, args, kwargs, given, given_kw)
         if returns is not None:
             out = expect_tuple(name, out, returns)
@@ -269,6 +281,8 @@ def _expect_untouched(name, fn, args, kwargs, given, given_kw):
     for i, (before, after) in enumerate(zip(args, given)):
         if not _same(before, after):
             arg = params[i] if i < len(params) else f"argument {i + 1}"
+            if isinstance(before, tuple):
+                arg += f" (entry {next(k for k, (b, a) in enumerate(zip(before, after)) if not _same(b, a))})"
             raise CheckFailed(f"{name} modified its argument {arg} in place\n"
                               "  hint: work on a copy (a += b writes into a; use a = a + b)")
     for k in kwargs:

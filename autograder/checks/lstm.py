@@ -13,14 +13,12 @@ in place fail it too.
 from __future__ import annotations
 
 import contextlib
-import copy
 import itertools
 
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import (CheckFailed, expect_close, expect_equal, expect_tuple,
-                              expect_unchanged)
+from coursekit.expect import CheckFailed, expect_close, expect_equal, expect_tuple
 from coursekit.gradcheck import rel_error
 
 from .core import case_label, check, devices, expect_cache, rng_for, sizes
@@ -243,32 +241,6 @@ def _clip(text, limit=300):
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-def _call(student, name, args, arg_names, returns=None):
-    """Like ``student.call``, and afterwards no argument (nor cache entry) may have changed."""
-    fn = student.get(name)
-    copies = copy.deepcopy(args)
-    try:
-        with student.guarded(name):
-            out = fn(*copies)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        raise CheckFailed(f"{name} raised NotImplementedError: replace the "
-                          "`raise NotImplementedError()` with your code") from None
-    except Exception as e:  # a crash in student code is a failed test, not a crash of ours
-        raise CheckFailed(f"{name} raised {type(e).__name__}: {_clip(str(e))}") from None
-    if returns is not None:
-        out = expect_tuple(name, out, returns)
-    for arg, before, after in zip(arg_names, args, copies):
-        if isinstance(before, tuple):  # a cache
-            entries = STEP_CACHE if len(before) == len(STEP_CACHE) else SEQ_CACHE
-            for entry, b, a in zip(entries, before, after):
-                expect_unchanged(f"{name}: the cache entry {entry} (an input)", b, a)
-        elif isinstance(before, np.ndarray):
-            expect_unchanged(f"{name}: the input {arg}", before, after)
-    return out
-
-
 def _expect(name, got, want, hint=None, mistakes=(), index=0):
     expect_close(name, got, want, tol=1e-6, show=False,
                  hint=_matching(got, want, mistakes, index) or hint)
@@ -297,8 +269,7 @@ def _(student):
     for d in sizes(rng, "NDH"):
         args = step_inputs(rng, d["N"], d["D"], d["H"])
         h_want, c_want, cache_want = ref.lstm_step_forward(*args)
-        h_next, c_next, cache = _call(student, "lstm_step_forward", args, STEP_CACHE[:5] + ("b",),
-                                      returns=("h_next", "c_next", "cache"))
+        h_next, c_next, cache = student.call("lstm_step_forward", *args, returns=("h_next", "c_next", "cache"))
         label = case_label(**d)
         mistakes = _step_forward_mistakes(args)
         _expect(f"lstm_step_forward: c_next ({label})", c_next, c_want, mistakes=mistakes, index=1,
@@ -325,8 +296,7 @@ def _(student):
         _, _, cache = ref.lstm_step_forward(*step_inputs(rng, N, d["D"], H))
         dh_next, dc_next = rng.standard_normal((N, H)), rng.standard_normal((N, H))
         want = ref.lstm_step_backward(dh_next, dc_next, cache)
-        got = _call(student, "lstm_step_backward", (dh_next, dc_next, cache),
-                    ("dh_next", "dc_next", "cache"), returns=STEP_GRADS)
+        got = student.call("lstm_step_backward", dh_next, dc_next, cache, returns=STEP_GRADS)
         label = case_label(**d)
         mistakes = _step_backward_mistakes(dh_next, dc_next, cache)
         hints = {"dx": "dx = da @ Wx.T, with da (N, 4H) the pre-activation gradient in the order "
@@ -354,8 +324,7 @@ def _(student):
         label = case_label(**d) + (", c0 given" if given else ", c0 omitted")
         want, cache_want = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if given else None)
         args = (x, h0, Wx, Wh, b) + ((c0,) if given else ())
-        h, cache = _call(student, "lstm_forward", args, ("x", "h0", "Wx", "Wh", "b", "c0"),
-                         returns=("h", "cache"))
+        h, cache = student.call("lstm_forward", *args, returns=("h", "cache"))
         if type(h) is np.ndarray and h.shape == (N, T + 1, H):
             raise CheckFailed(f"lstm_forward: h ({label}) has shape {h.shape}, expected "
                               f"{(N, T, H)}\n  hint: h holds h_1..h_T, the states after each "
@@ -384,7 +353,7 @@ def _(student):
         _, cache = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if k % 2 == 0 else None)
         dh = rng.standard_normal((N, T, H))
         want = ref.lstm_backward(dh, cache)
-        got = _call(student, "lstm_backward", (dh, cache), ("dh", "cache"), returns=SEQ_GRADS)
+        got = student.call("lstm_backward", dh, cache, returns=SEQ_GRADS)
         label = case_label(**d)
         mistakes = _seq_backward_mistakes(dh, cache)
         hints = {"dx": "dx[:, t] = da_t @ Wx.T, where step t gets dh[:, t] plus the gradients "
@@ -444,30 +413,10 @@ def _full_precision():
 
 
 def _run_cell(student, what, thunk):
-    """Run a piece of LSTMCellFunction under isolation and the delegation guard."""
-    try:
-        with student.guarded("LSTMCellFunction"):
-            return thunk()
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        raise CheckFailed(f"LSTMCellFunction.{what} raised NotImplementedError: replace the "
-                          "`raise NotImplementedError()` with your code") from None
-    except Exception as e:
-        raise CheckFailed(f"LSTMCellFunction.{what} raised {type(e).__name__}: "
-                          f"{_clip(str(e))}") from None
-
-
-def _apply(cls, *inputs):
-    """``cls.apply(*inputs)`` without its Python wrapper.
-
-    ``Function.apply`` first calls ``torch._functorch.utils.unwrap_dead_wrappers`` (a no-op
-    outside functorch transforms), which the delegation guard counts as a call into
-    torch._functorch; the C ``apply`` underneath is the same call without that step.
-    """
-    import torch
-
-    return super(torch.autograd.Function, cls).apply(*inputs)
+    """Run a piece of LSTMCellFunction (``what``: forward or backward) under isolation and
+    the delegation guard."""
+    with student.running("LSTMCellFunction", f" in {what}"):
+        return thunk()
 
 
 def _expect_tensor(name, got, want, like, hint=None, mistakes=(), index=0, tol32=1e-4):
@@ -543,7 +492,7 @@ def _(student):
                 inputs = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True)
                           for a in args]
                 kept = [t.detach().clone() for t in inputs]
-                out = _run_cell(student, "forward", lambda: _apply(cls, *inputs))
+                out = _run_cell(student, "forward", lambda: cls.apply(*inputs))
                 for name, t, before in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, kept):
                     if not torch.equal(t.detach(), before):
                         raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "

@@ -258,16 +258,8 @@ def call_watching_inputs(student, name, *args):
     modified any of the arrays it was given."""
     fn = student.get(name)
     given = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    with student.guarded(name):
-        try:
-            out = fn(*given)
-        except CheckFailed:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"{name} raised NotImplementedError: replace the "
-                              "`raise NotImplementedError()` with your code") from None
-        except Exception as e:  # a crash of student code is a failed test
-            raise CheckFailed(f"{name} raised {type(e).__name__}: {str(e)[:300]}") from None
+    with student.running(name):
+        out = fn(*given)
     for arg_name, before, after in zip(("query_vec", "embeddings") if name == "most_similar"
                                        else ("a", "b", "c", "embeddings"), args, given):
         if isinstance(before, np.ndarray) and not np.array_equal(before, after):

@@ -1,0 +1,187 @@
+"""Hidden checks of the assignment gru (GRU forward and backward, PyTorch's convention).
+
+Gate order r, z, n along the fused 3H axis; n = tanh(ax_n + r * (h Wh_n + bh_n));
+h' = (1 - z) * n + z * h. Caches have the layout the notebook prescribes, which is the
+reference's: step (x, h_prev, Wx, Wh, r, z, n, ah_n) with ah_n = h_prev Wh_n + bh_n (N, H);
+sequence (x, h0, Wx, Wh, r, z, n, ah_n, h), each of r, z, n, ah_n, h being (N, T, H).
+
+A wrong forward is compared with the usual convention mistakes (reset before the product,
+z weighting the candidate, r and z swapped, b_h^n outside the reset product) so that the
+message names the one the student made.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograder import reference as ref
+from coursekit.expect import expect_close
+from coursekit.gradcheck import rel_error
+
+from .core import case_label, check, expect_cache, expect_grads, rng_for, sizes
+
+A = "gru"
+STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "r", "z", "n", "ah_n")
+SEQ_CACHE = ("x", "h0", "Wx", "Wh", "r", "z", "n", "ah_n", "h")
+STEP_GRADS = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
+SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
+
+
+# ----------------------------------------------------------------------------- inputs
+def params(rng, D, H):
+    """Wx (D, 3H), Wh (H, 3H), bx (3H,), bh (3H,), scaled so that the gates stay off 0 and 1."""
+    return (0.5 * rng.standard_normal((D, 3 * H)), 0.5 * rng.standard_normal((H, 3 * H)),
+            0.5 * rng.standard_normal(3 * H), 0.5 * rng.standard_normal(3 * H))
+
+
+def step_inputs(rng, N, D, H):
+    """x (N, D), h_prev (N, H), then the parameters."""
+    return (rng.standard_normal((N, D)), rng.standard_normal((N, H)), *params(rng, D, H))
+
+
+def seq_inputs(rng, N, T, D, H):
+    """x (N, T, D), h0 (N, H), then the parameters."""
+    return (rng.standard_normal((N, T, D)), rng.standard_normal((N, H)), *params(rng, D, H))
+
+
+# ----------------------------------------------------------------------------- known mistakes
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _variant_step(x, h, Wx, Wh, bx, bh, variant):
+    """One GRU step with one convention mistake (for naming the mistake in a message)."""
+    H = h.shape[1]
+    ax, ah = x @ Wx + bx, h @ Wh + bh
+    r, z = _sigmoid(ax[:, :H] + ah[:, :H]), _sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+    if variant == "rz swapped":
+        r, z = z, r
+    hn = h @ Wh[:, 2 * H:]
+    if variant == "reset before":
+        u = ax[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:] + bh[2 * H:]
+    elif variant == "bias outside":
+        u = ax[:, 2 * H:] + r * hn + bh[2 * H:]
+    else:
+        u = ax[:, 2 * H:] + r * (hn + bh[2 * H:])
+    n = np.tanh(u)
+    if variant == "z weights n":
+        return z * n + (1.0 - z) * h
+    return (1.0 - z) * n + z * h
+
+
+def _variant_seq(x, h0, Wx, Wh, bx, bh, variant):
+    h, out = h0, []
+    for t in range(x.shape[1]):
+        h = _variant_step(x[:, t], h, Wx, Wh, bx, bh, variant)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+VARIANT_HINTS = {
+    "reset before": "your output matches a GRU with the reset gate applied to h_prev before "
+                    "the matrix product (Cho et al.'s convention); PyTorch's multiplies "
+                    "r * (h_prev @ Wh_n + bh_n), after the product",
+    "bias outside": "your output matches a GRU with bh_n outside the reset product; in "
+                    "PyTorch's convention r multiplies (h_prev @ Wh_n + bh_n), bias included",
+    "z weights n": "your output matches h' = z * n + (1 - z) * h_prev (the Chung/Olah "
+                   "convention); here z weights the old state: h' = (1 - z) * n + z * h_prev",
+    "rz swapped": "your output matches a GRU with r and z swapped; the fused 3H axis holds "
+                  "the blocks in the order r, z, n",
+}
+
+
+def variant_hint(got, args, run, default, extra=()):
+    """The hints naming the mistakes whose output ``got`` matches, else ``default``.
+
+    ``extra``: more (hint, array) pairs to compare with. Several mistakes can give the same
+    output in a small case (for H = 1, the reset before the product and bh_n outside it).
+    """
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return default
+    candidates = [(hint, run(*args, variant)) for variant, hint in VARIANT_HINTS.items()]
+    found = [hint for hint, want in (*candidates, *extra)
+             if got.shape == want.shape and rel_error(got, want) < 1e-6]
+    return "; or ".join(found) if found else default
+
+
+# ----------------------------------------------------------------------------- in-place writes
+# ----------------------------------------------------------------------------- checks
+@check(A, "gru_step_forward", points=2)
+def _(student):
+    rng = rng_for("test_gru_step_forward")
+    cases = [(d, step_inputs(rng, d["N"], d["D"], d["H"])) for d in sizes(rng, "NDH")]
+    # an in-place write first, on the last case (every size >= 2), so it is named as such
+    for d, args in cases:
+        want, want_cache = ref.gru_step_forward(*args)
+        h_next, cache = student.call("gru_step_forward", *args, returns=("h_next", "cache"))
+        label = case_label(**d)
+        hint = variant_hint(h_next, args, _variant_step,
+                            "h_next = (1 - z) * n + z * h_prev, with r, z, n in that order "
+                            "along the 3H axis and n = tanh(ax_n + r * ah_n)")
+        expect_close(f"gru_step_forward: h_next ({label})", h_next, want, tol=1e-6, show=False,
+                     hint=hint)
+        expect_cache("gru_step_forward", cache, want_cache, STEP_CACHE, label)
+
+
+@check(A, "gru_step_backward", points=3)
+def _(student):
+    rng = rng_for("test_gru_step_backward")
+    cases = [(d, ref.gru_step_forward(*step_inputs(rng, d["N"], d["D"], d["H"]))[1],
+              rng.standard_normal((d["N"], d["H"]))) for d in sizes(rng, "NDH")]
+    _, cache, dh_next = cases[-1]
+    for d, cache, dh_next in cases:
+        want = ref.gru_step_backward(dh_next, cache)
+        got = student.call("gru_step_backward", dh_next, cache, returns=STEP_GRADS)
+        expect_grads("gru_step_backward", got, want, STEP_GRADS, case_label(**d), hints={
+            "dx": "dx = dax @ Wx.T, dax holding the r, z, n blocks [dar | daz | du] with "
+                  "du = dn * (1 - n**2)",
+            "dh_prev": "dh_prev has two parts: the direct path dh_next * z and dah @ Wh.T, "
+                       "where the n block of dah is du * r",
+            "dWx": "dWx = x.T @ dax",
+            "dWh": "dWh = h_prev.T @ dah, whose n block is du * r (the reset gate multiplied "
+                   "h_prev @ Wh_n + bh_n)",
+            "dbx": "dbx sums dax over the batch axis (axis 0)",
+            "dbh": "dbh sums dah over the batch; its n block is du * r, not du: bh_n sits "
+                   "inside the reset product",
+        })
+
+
+@check(A, "gru_forward", points=2)
+def _(student):
+    rng = rng_for("test_gru_forward")
+    cases = [(d, seq_inputs(rng, d["N"], d["T"], d["D"], d["H"])) for d in sizes(rng, "NTDH")]
+    for d, args in cases:
+        want, want_cache = ref.gru_forward(*args)
+        h, cache = student.call("gru_forward", *args, returns=("h", "cache"))
+        label = case_label(**d)
+        zero_h0 = ref.gru_forward(args[0], np.zeros_like(args[1]), *args[2:])[0]
+        hint = variant_hint(h, args, _variant_seq,
+                            "h[:, t] is the state after step t; step 0 starts from h0 and "
+                            "each step from the state the previous one returned",
+                            extra=[("h0 is ignored: step 0 must start from h0, not from "
+                                    "zeros", zero_h0)])
+        expect_close(f"gru_forward: h ({label})", h, want, tol=1e-6, show=False, hint=hint)
+        expect_cache("gru_forward", cache, want_cache, SEQ_CACHE, label)
+
+
+@check(A, "gru_backward", points=3)
+def _(student):
+    rng = rng_for("test_gru_backward")
+    cases = [(d, ref.gru_forward(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]))[1],
+              rng.standard_normal((d["N"], d["T"], d["H"]))) for d in sizes(rng, "NTDH")]
+    _, cache, dh = cases[-1]
+    for d, cache, dh in cases:
+        want = ref.gru_backward(dh, cache)
+        got = student.call("gru_backward", dh, cache, returns=SEQ_GRADS)
+        expect_grads("gru_backward", got, want, SEQ_GRADS, case_label(**d), hints={
+            "dx": "step t receives dh[:, t] plus the gradient carried back from step t+1 "
+                  "(walk the steps from T-1 down to 0), and its cache holds h_prev = "
+                  "h[:, t-1] (h0 for t = 0)",
+            "dh0": "dh0 is the gradient carried back past step 0 (not zero)",
+            "dWx": "dWx sums the contribution of every time step",
+            "dWh": "dWh sums the contribution of every time step; step t's h_prev is "
+                   "h[:, t-1] (h0 for t = 0)",
+            "dbx": "dbx sums the contribution of every time step",
+            "dbh": "dbh sums the contribution of every time step",
+        })

@@ -1,0 +1,103 @@
+"""Plausible student mistakes in the answer cells of solutions/gru/gru.ipynb.
+
+Each entry is (function, description, old text, new text): the replacement is made in that
+function's answer cell, and the test suite checks that it fails that function's hidden check
+and no other.
+"""
+
+MISTAKES = [
+    # ------------------------------------------------------------------ gru_step_forward
+    ("gru_step_forward", "reset gate applied to h_prev before the matmul (Cho et al.)",
+     "n = np.tanh(ax[:, 2 * H:] + r * ah_n)",
+     "n = np.tanh(ax[:, 2 * H:] + (r * h_prev) @ Wh[:, 2 * H:] + bh[2 * H:])"),
+    ("gru_step_forward", "z weights the candidate n instead of the old state",
+     "h_next = (1 - z) * n + z * h_prev",
+     "h_next = z * n + (1 - z) * h_prev"),
+    ("gru_step_forward", "r and z swapped in the fused axis",
+     "r = sigmoid(ax[:, :H] + ah[:, :H])\n    z = sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])",
+     "z = sigmoid(ax[:, :H] + ah[:, :H])\n    r = sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])"),
+    ("gru_step_forward", "bh_n added outside the reset product",
+     "n = np.tanh(ax[:, 2 * H:] + r * ah_n)",
+     "n = np.tanh(ax[:, 2 * H:] + r * (h_prev @ Wh[:, 2 * H:]) + bh[2 * H:])"),
+    ("gru_step_forward", "sigmoid instead of tanh for the candidate",
+     "n = np.tanh(ax[:, 2 * H:] + r * ah_n)",
+     "n = sigmoid(ax[:, 2 * H:] + r * ah_n)"),
+    ("gru_step_forward", "cache holds the whole hidden pre-activation instead of ah_n",
+     "cache = (x, h_prev, Wx, Wh, r, z, n, ah_n)",
+     "cache = (x, h_prev, Wx, Wh, r, z, n, ah)"),
+    ("gru_step_forward", "cache with r and z in the wrong order",
+     "cache = (x, h_prev, Wx, Wh, r, z, n, ah_n)",
+     "cache = (x, h_prev, Wx, Wh, z, r, n, ah_n)"),
+    ("gru_step_forward", "h_next built in place in h_prev (an input)",
+     "h_next = (1 - z) * n + z * h_prev",
+     "h_next = h_prev\n    h_next *= z\n    h_next += (1 - z) * n"),
+
+    # ------------------------------------------------------------------ gru_step_backward
+    ("gru_step_backward", "missing the direct path dh_next * z to dh_prev",
+     "dh_prev = dh_direct + dah @ Wh.T",
+     "dh_prev = dah @ Wh.T"),
+    ("gru_step_backward", "dbh not multiplied by r in the n block (dbh = dbx)",
+     "dbh = dah.sum(axis=0)",
+     "dbh = dax.sum(axis=0)"),
+    ("gru_step_backward", "hidden n block not multiplied by r (dah = dax)",
+     "dah = np.concatenate([dar, daz, du * r], axis=1)",
+     "dah = np.concatenate([dar, daz, du], axis=1)"),
+    ("gru_step_backward", "sign of dz flipped",
+     "dz = dh_next * (h_prev - n)",
+     "dz = dh_next * (n - h_prev)"),
+    ("gru_step_backward", "wrong tanh derivative (1 - n instead of 1 - n**2)",
+     "du = dn * (1 - n ** 2)",
+     "du = dn * (1 - n)"),
+    ("gru_step_backward", "missing the sigmoid derivative of the reset gate",
+     "dar = dr * r * (1 - r)",
+     "dar = dr"),
+    ("gru_step_backward", "mean instead of sum over the batch for dbx",
+     "dbx = dax.sum(axis=0)",
+     "dbx = dax.mean(axis=0)"),
+    ("gru_step_backward", "dWh computed from dax instead of dah",
+     "dWh = h_prev.T @ dah",
+     "dWh = h_prev.T @ dax"),
+
+    # ------------------------------------------------------------------ gru_forward
+    ("gru_forward", "h0 ignored: the first step starts from zeros",
+     "h_prev = h0\n",
+     "h_prev = np.zeros_like(h0)\n"),
+    ("gru_forward", "state never updated: every step starts from h0",
+     "h_prev = h_next",
+     "h_prev = h0"),
+    ("gru_forward", "off by one: h[:, t] holds the state before step t",
+     "h[:, t] = h_next",
+     "h[:, t] = h_prev"),
+    ("gru_forward", "cache with r and z in the wrong order",
+     "cache = (x, h0, Wx, Wh, r, z, n, ah_n, h)",
+     "cache = (x, h0, Wx, Wh, z, r, n, ah_n, h)"),
+    ("gru_forward", "gates of every step taken from the wrong entries of the step cache",
+     "r[:, t], z[:, t], n[:, t], ah_n[:, t] = step[4:]",
+     "r[:, t], z[:, t], n[:, t], ah_n[:, t] = step[3:7]"),
+
+    # ------------------------------------------------------------------ gru_backward
+    ("gru_backward", "gradient of Wh not accumulated over time",
+     "dWh += dWh_t",
+     "dWh = dWh_t"),
+    ("gru_backward", "gradient of bx not accumulated over time",
+     "dbx += dbx_t",
+     "dbx = dbx_t"),
+    ("gru_backward", "dh0 missing (returned as zeros)",
+     "dh0 = dh_carry",
+     "dh0 = np.zeros((N, H))"),
+    ("gru_backward", "gradient from step t+1 not carried back",
+     "dh[:, t] + dh_carry, step)",
+     "dh[:, t], step)"),
+    ("gru_backward", "h_prev of step t taken as h[:, t] (off by one)",
+     "h_prev = h[:, t - 1] if t > 0 else h0",
+     "h_prev = h[:, t]"),
+    ("gru_backward", "steps walked forward in time",
+     "for t in reversed(range(T)):",
+     "for t in range(T):"),
+    ("gru_backward", "upstream gradient dh modified in place",
+     "        dx[:, t], dh_carry, dWx_t, dWh_t, dbx_t, dbh_t = gru_step_backward(\n"
+     "            dh[:, t] + dh_carry, step)",
+     "        dh[:, t] += dh_carry\n"
+     "        dx[:, t], dh_carry, dWx_t, dWh_t, dbx_t, dbh_t = gru_step_backward(\n"
+     "            dh[:, t], step)"),
+]
