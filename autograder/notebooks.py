@@ -51,9 +51,20 @@ def test_cells(nb):
     return out
 
 
-def solution_code(cell):
-    """A solution cell's source with the BEGIN/END SOLUTION marker lines removed."""
-    return _SOLUTION_BLOCK.sub("", cell.source)
+def solution_code(cell, replace=None):
+    """A solution cell's source with the BEGIN/END SOLUTION marker lines removed.
+
+    ``replace`` maps grade_ids to (old, new): when it names this cell, the text old (which
+    must be there) becomes new, a simulated mistake.
+    """
+    code = _SOLUTION_BLOCK.sub("", cell.source)
+    gid = nbgrader_meta(cell).get("grade_id")
+    if replace and gid in replace:
+        old, new = replace[gid]
+        if old not in code:
+            raise ValueError(f"replace[{gid!r}]: {old!r} is not in the answer cell of {gid}")
+        code = code.replace(old, new)
+    return code
 
 
 def solution_namespace(assignment, functions, replace=None, root=SOLUTIONS):
@@ -68,12 +79,7 @@ def solution_namespace(assignment, functions, replace=None, root=SOLUTIONS):
     ns = {"__name__": "__main__"}
     exec(compile(cells["setup"].source, f"<{assignment}:setup>", "exec"), ns)
     for name in functions:
-        code = solution_code(cells[name])
-        if replace and name in replace:
-            old, new = replace[name]
-            if old not in code:
-                raise ValueError(f"replace[{name!r}]: {old!r} is not in the answer cell of {name}")
-            code = code.replace(old, new)
+        code = solution_code(cells[name], replace)
         exec(compile(code, f"<{assignment}:{name}>", "exec"), ns)
     return ns
 
@@ -108,13 +114,7 @@ def filled(assignment, replace=None, root=SOLUTIONS, release=EXERCISES):
         m = nbgrader_meta(cell)
         gid = m.get("grade_id")
         if m.get("solution") and gid in solved:
-            text = solution_code(solved[gid])
-            if replace and gid in replace:
-                old, new = replace[gid]
-                if old not in text:
-                    raise ValueError(f"replace[{gid!r}]: {old!r} is not in the answer cell")
-                text = text.replace(old, new)
-            cell.source = text
+            cell.source = solution_code(solved[gid], replace)
     return nb
 
 
