@@ -15,7 +15,7 @@ import re
 from . import records
 
 _LABEL = re.compile(r" \([A-Za-z]+=\d+(?:, [A-Za-z]+=\d+)*\)")  # the "(N=1, H=3)" of a case
-_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_NUMBER = re.compile(r"(?<=[(, =])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=[,)])")  # in a tuple or key=value
 
 
 def common_message(message):
@@ -33,7 +33,7 @@ def summarize(rows):
         for gid, t in r["tests"].items():
             passed, total, msgs = per_test.get(gid, (0, 0, collections.Counter()))
             ok = t["score"] == t["max_score"]
-            if not ok:
+            if not ok and r["status"] == "graded":  # a missing notebook says nothing of a function
                 msgs[common_message(t["message"])] += 1
             per_test[gid] = (passed + ok, total + 1, msgs)
     return scores, per_test
@@ -69,6 +69,17 @@ def figures(scores, per_test, max_score):
     return hist, bars
 
 
+def _problems(rows):
+    """One sentence on the submissions that could not be run normally, with their reasons."""
+    bad = [r for r in rows if r["status"] != "graded"]
+    if not bad:
+        return "Every submission ran normally."
+    reasons = collections.Counter(f"{r['status']}: {r['reason']}" for r in bad)
+    return (f"{len(bad)} submission{'s' if len(bad) > 1 else ''} could not be run normally and "
+            "scored 0 where nothing ran: "
+            + "; ".join(f"{html.escape(k)} ({n})" for k, n in reasons.most_common()) + ".")
+
+
 def write(course, assignment, path=None):
     """Write the report (default ``reports/<assignment>.html`` in the course folder)."""
     course.source_notebook(assignment)
@@ -85,8 +96,7 @@ def write(course, assignment, path=None):
            "table{border-collapse:collapse;width:100%}</style>",
            f"<h1>{e(assignment)}: {len(rows)} submissions</h1>",
            f"<p>Mean autograded score {sum(scores) / len(scores):.1f} of {max_score:g}; "
-           f"{sum(r['status'] != 'graded' for r in rows)} submissions had a problem "
-           "(missing, unreadable, timed out or crashed).</p>",
+           f"{_problems(rows)}</p>",
            f"<h2>Scores</h2><img alt='score histogram' src='data:image/png;base64,{hist}'>",
            f"<h2>Passed, per function</h2><img alt='pass share per test' src='data:image/png;base64,{bars}'>",
            "<h2>Most common failures</h2><table><tr><th>test</th><th>passed</th><th>failures (count)</th></tr>"]

@@ -143,6 +143,7 @@ def score(source, executed, result):
         gid, points = m["grade_id"], float(m.get("points", 0))
         if is_test_cell(cell):
             passed, message = outcome(by_id[gid]) if gid in by_id else (False, "not run")
+            message = message.removeprefix("CheckFailed: ")  # our checks' messages stand alone
             if not passed and message == "not run" and result.reason:
                 message = f"not run: {result.reason}"
             result.tests[gid] = {"score": points if passed else 0.0, "max_score": points,
