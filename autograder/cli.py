@@ -94,6 +94,7 @@ def cmd_check(args):
 
 
 def parser():
+    """The argument parser of ``autograder`` and its six subcommands."""
     p = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", metavar="DIR", help="the course folder (holds solutions/)")
@@ -142,6 +143,7 @@ def parser():
 
 
 def main(argv=None):
+    """Run ``autograder`` with ``argv``; returns the exit status (2 for bad arguments)."""
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

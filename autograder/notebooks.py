@@ -28,6 +28,7 @@ def assignments(root=SOLUTIONS):
 
 
 def notebook_path(assignment, root=SOLUTIONS):
+    """``root/assignment/assignment.ipynb``."""
     return Path(root) / assignment / f"{assignment}.ipynb"
 
 

@@ -17,6 +17,7 @@ CELL_TIMEOUT = 120  # seconds; the longest solution cell (an experiment) takes u
 
 
 def nbgrader_meta(cell):
+    """The nbgrader metadata of a cell ({} for a cell without)."""
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
@@ -118,6 +119,7 @@ def check(path, cell_timeout=CELL_TIMEOUT, out=None):
 
 
 def main(argv=None):
+    """``python -m coursekit check NOTEBOOK``: returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m coursekit",
                                      description="Tools for the course's notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)

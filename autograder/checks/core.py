@@ -51,6 +51,7 @@ class Check:
 
 @dataclass
 class Assignment:
+    """The registered checks of one assignment, in the order of its graded functions."""
     name: str
     functions: list = field(default_factory=list)  # graded names, in notebook order
     checks: dict = field(default_factory=dict)  # grade_id -> Check
@@ -82,6 +83,7 @@ def seed_for(grade_id):
 
 
 def rng_for(grade_id):
+    """A numpy Generator seeded with ``seed_for(grade_id)``."""
     return np.random.default_rng(seed_for(grade_id))
 
 

@@ -15,6 +15,7 @@ from coursekit.notebook import execute
 
 
 def main(src, out, cell_timeout, workdir):
+    """Execute notebook ``src`` in ``workdir``, saving the progress to ``out`` after each cell."""
     out = Path(out)
     nb = nbformat.read(src, as_version=4)
 

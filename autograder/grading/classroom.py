@@ -26,6 +26,7 @@ class Progress:
         self.live = stream.isatty()
 
     def step(self, label=""):
+        """One more submission done (``label``: whose); redraws the bar."""
         self.done += 1
         elapsed = time.monotonic() - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0

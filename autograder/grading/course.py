@@ -20,6 +20,7 @@ from autograder import notebooks
 
 @dataclass
 class Course:
+    """A course folder (``root``) and the SQLAlchemy URL of its gradebook (``db_url``)."""
     root: Path
     db_url: str = ""
 

@@ -31,6 +31,7 @@ RESULTS = sa.Table(
 
 
 def engine(db_url):
+    """A SQLAlchemy engine on ``db_url``, with the results table created if missing."""
     eng = sa.create_engine(db_url)
     _META.create_all(eng)
     return eng

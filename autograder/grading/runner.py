@@ -31,6 +31,7 @@ NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 
 @dataclass
 class Limits:
+    """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed)."""
     cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = NOTEBOOK_TIMEOUT
 

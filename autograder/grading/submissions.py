@@ -13,6 +13,7 @@ from pathlib import Path
 
 @dataclass
 class Submission:
+    """One student folder: the notebook to grade, or None and the problem that prevents it."""
     student: str
     notebook: Path | None  # None when no usable notebook was found
     problem: str = ""  # why there is no notebook
