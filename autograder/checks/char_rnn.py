@@ -12,7 +12,6 @@ softmax(logits / temperature) by a chi-square statistic.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 
@@ -34,27 +33,15 @@ CHI2_LIMIT = 40.0
 
 
 # ----------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def running(student, name, label=None, hint=None):
-    """Student code for ``name`` under isolation and the guard, crashes turned into CheckFailed.
-
-    Unlike ``Student.call`` nothing is copied: the check passes one numpy Generator across
-    many draws. ``label`` (the case) and ``hint`` are added to the message of a crash.
-    """
-    fn = student.get(name)
-    with student.running(name, f" ({label})" if label else "", hint):
-        yield fn
-
-
 def call_unchanged(student, name, args, arg_names, label, returns=None, hint=None):
-    """Call ``name`` on copies of ``args`` and fail if it wrote into any of them."""
-    passed = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    with running(student, name, label, hint) as fn:
-        out = fn(*passed)
-    for arg, before, after in zip(arg_names, args, passed):
-        if isinstance(before, np.ndarray):
-            expect_unchanged(f"{name}: {arg} ({label})", before, after)
-    return expect_tuple(name, out, returns) if returns else out
+    """Call ``name`` on ``args`` (fresh copies on the student's side); fail if it wrote into
+    any of them. ``label`` (the case) and ``hint`` go into the message of a crash."""
+    try:
+        return student.call(name, *args, returns=returns, where=f" ({label})", hint=hint)
+    except CheckFailed as e:
+        if "in place" in str(e):  # name the case too
+            raise CheckFailed(str(e).replace(" in place", f" in place ({label})", 1)) from None
+        raise
 
 
 def softmax(z):
@@ -215,33 +202,28 @@ def expect_index(name, got, V):
 
 def draw_sequence(student, logits, temperature, gen, n, label):
     """n successive draws from the student's sample_next with one Generator, as a list of ints."""
-    out = []
-    with running(student, "sample_next", label) as fn:
-        for _ in range(n):
-            k = fn(logits.copy(), temperature, gen)
-            expect_index(f"sample_next ({label})", k, len(logits))
-            out.append(int(k))
-    return out
+    kept = student.put(gen)  # the same Generator for every draw, as a caller would pass it
+    draws = student.call("sample_next", logits, temperature, kept, repeat=n, where=f" ({label})")
+    for k in draws:
+        expect_index(f"sample_next ({label})", k, len(logits))
+    return [int(k) for k in draws]
 
 
 def draw_many(student, logits, temperature, gen, n, label):
-    """n draws from the student's sample_next with one Generator; an int array of counts (V,)."""
+    """n draws from the student's sample_next with one Generator and one logits array (the
+    grader's, kept on the student's side); an int array of counts (V,)."""
     V = len(logits)
-    counts = np.zeros(V, dtype=np.int64)
-    work = logits.copy()
     hint = ("if the probabilities hold nan, exp overflowed: subtract the max of logits / temperature "
             "before np.exp")
-    with running(student, "sample_next", label, hint) as fn:
-        for i in range(n):
-            k = fn(work, temperature, gen)
-            if i < 3:  # the first draws are checked one by one, for a clear message
-                expect_unchanged(f"sample_next: logits ({label})", logits, work)
-                expect_index(f"sample_next ({label})", k, V)
-            elif not 0 <= k < V:
-                expect_index(f"sample_next ({label})", k, V)
-            counts[k] += 1
-    expect_unchanged(f"sample_next: logits ({label})", logits, work)
-    return counts
+    work, kept = student.put(logits.copy()), student.put(gen)
+    draws = student.call("sample_next", work, temperature, kept, repeat=n, where=f" ({label})",
+                         hint=hint)
+    expect_unchanged(f"sample_next: logits ({label})", logits, student.fetch(work))
+    for k in draws[:3]:  # the first draws one by one, for a clear message
+        expect_index(f"sample_next ({label})", k, V)
+    for k in draws:
+        expect_index(f"sample_next ({label})", k, V)
+    return np.bincount(np.asarray([int(k) for k in draws]), minlength=V)
 
 
 def chi2(counts, p):

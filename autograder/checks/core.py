@@ -17,20 +17,17 @@ notebooks prescribe, so a backward is graded on its own too.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import hashlib
-import io
 import os
-import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from coursekit import serve, wire
 from coursekit.expect import CheckFailed, expect_close, expect_tuple
+from coursekit.serve import Executor
 
 REFERENCE_DIR = str(Path(__file__).resolve().parent.parent / "reference") + os.sep
 
@@ -89,7 +86,9 @@ def rng_for(grade_id):
 
 # ----------------------------------------------------------------------------- delegation guard
 # Always forbidden inside a graded function: the reference itself, PyTorch's recurrent layers
-# and kernels, and autograd (every exercise asks for a hand-written computation).
+# and kernels, and autograd (every exercise asks for a hand-written computation). The guard
+# itself (coursekit.serve.Guard) runs beside the student's code; what it reports can only
+# lower a grade.
 _ALWAYS_FILES = (REFERENCE_DIR, "torch/nn/modules/rnn.py", "torch/autograd/functional.py",
                  # torch.func's transforms (not all of _functorch: Function.apply uses its utils)
                  "torch/_functorch/eager_transforms.py", "torch/_functorch/apis.py",
@@ -98,199 +97,210 @@ _ALWAYS_C = ("lstm", "lstm_cell", "gru", "gru_cell", "rnn_tanh", "rnn_tanh_cell"
              "rnn_relu_cell", "_cudnn_rnn", "run_backward", "_run_backward")
 
 
-def _forbidden_codes():
-    codes = {}
-    try:
-        import torch
-    except ImportError:  # a NumPy-only environment has no autograd to call
-        return codes
-    codes[torch.autograd.grad.__code__] = "torch.autograd.grad"
-    codes[torch.autograd.backward.__code__] = "torch.autograd.backward"
-    codes[torch.Tensor.backward.__code__] = "Tensor.backward"
-    return codes
+def guard_config(forbid=()):
+    """What the guard beside a call watches for: path fragments, torch C names, and where
+    the reference lives (to name it in a message)."""
+    files = _ALWAYS_FILES + tuple(f for f in forbid if "/" in f or f.endswith(".py"))
+    c_names = sorted(set(_ALWAYS_C) | {f for f in forbid if "/" not in f and not f.endswith(".py")})
+    return {"files": list(files), "c_names": c_names, "reference_dir": REFERENCE_DIR}
 
 
-def _allowed(fn):
-    """A stand-in for another graded function during isolation; calls through it are fine."""
-    def allowed(*args, **kwargs):
-        return fn(*args, **kwargs)
-    allowed.__name__ = allowed.__qualname__ = getattr(fn, "__name__", "allowed")
-    allowed.__doc__ = fn.__doc__
-    return allowed
+# ----------------------------------------------------------------------------- links
+def _reference_call(name, args, kwargs):
+    """The reference's answer for a stand-in: plain data in, plain data out."""
+    from autograder import reference as ref
+
+    return getattr(ref, name)(*args, **kwargs)
 
 
-_ALLOWED_CODE = _allowed(len).__code__
+class LocalLink:
+    """Requests answered in this process, with the data path of the real boundary: every
+    request and answer is encoded and decoded as it would be between two processes.
+
+    Used when a solution notebook runs its own hidden tests, and by the test suite.
+    """
+
+    def __init__(self, namespace):
+        self.executor = Executor(namespace, self._reference)
+
+    @staticmethod
+    def _reference(name, args, kwargs):
+        args, kwargs = wire.roundtrip([list(args), kwargs])
+        return wire.roundtrip(_reference_call(name, args, kwargs))
+
+    def request(self, req):
+        req = wire.decode(wire.encode(req), handles=self.executor.resolve)
+        return wire.decode(wire.encode(self.executor.handle(req)))
 
 
-class Guard:
-    """A profiler that records calls to forbidden code made outside isolation stand-ins."""
+class SocketLink:
+    """Requests answered by ``coursekit.serve.serve`` in another process, over a connected
+    Unix socket; stand-in calls that arrive meanwhile are answered with the reference.
 
-    def __init__(self, forbid=()):
-        self.files = _ALWAYS_FILES + tuple(f for f in forbid if "/" in f or f.endswith(".py"))
-        self.c_names = set(_ALWAYS_C) | {f for f in forbid if "/" not in f and not f.endswith(".py")}
-        self.codes = _forbidden_codes()
-        self.hits = []
-        self._depth = 0
-        self._allowed_frames = set()
+    ``deadline`` (time.monotonic()) bounds the whole conversation.
+    """
 
-    def _hit(self, what):
-        if what not in self.hits:
-            self.hits.append(what)
+    def __init__(self, sock, deadline):
+        self.sock, self.deadline = sock, deadline
 
-    def __call__(self, frame, event, arg):
-        if event == "call":
-            code = frame.f_code
-            if code is _ALLOWED_CODE:
-                self._depth += 1
-                self._allowed_frames.add(id(frame))
-            elif self._depth == 0:
-                if code in self.codes:
-                    self._hit(self.codes[code])
-                else:
-                    fname = code.co_filename.replace(os.sep, "/")
-                    for f in self.files:
-                        if f.replace(os.sep, "/") in fname:
-                            self._hit(_describe_code(code))
-                            break
-        elif event == "return" and id(frame) in self._allowed_frames:
-            self._allowed_frames.discard(id(frame))
-            self._depth -= 1
-        elif event == "c_call" and self._depth == 0:
-            name = getattr(arg, "__name__", "")
-            if name in self.c_names and "torch" in repr(getattr(arg, "__module__", None) or arg):
-                self._hit(f"torch.{name}")
+    def _recv(self):
+        import socket
+        import time
 
-    @contextlib.contextmanager
-    def watching(self):
-        previous = sys.getprofile()
-        sys.setprofile(self)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
         try:
-            yield self
-        finally:
-            sys.setprofile(previous)
+            return wire.decode(serve.recv(self.sock))
+        except socket.timeout:
+            raise TimeoutError from None
 
+    def request(self, req):
+        serve.send(self.sock, wire.encode(req))
+        # only the stand-ins of this call may ask for the reference: the function under test
+        # and those after it in the notebook are never answered
+        allowed = set(req.get("isolate", ()))
+        while True:
+            msg = self._recv()
+            if isinstance(msg, dict) and msg.get("op") == "reference":
+                try:
+                    if msg.get("name") not in allowed:
+                        raise PermissionError(f"{msg.get('name')!r} has no stand-in in this test")
+                    value = {"value": _reference_call(msg["name"], list(msg.get("args", [])),
+                                                      dict(msg.get("kwargs", {})))}
+                except Exception as e:  # wrong arguments from the student's code
+                    value = {"error": f"{type(e).__name__}: {_clip(str(e), 200)}"}
+                serve.send(self.sock, wire.encode(value))
+                continue
+            return msg
 
-def _describe_code(code):
-    path = code.co_filename.replace(os.sep, "/")
-    if REFERENCE_DIR.replace(os.sep, "/") in path:
-        return f"autograder.reference ({code.co_name})"
-    if "torch/nn/modules/rnn.py" in path:
-        return "torch.nn.RNN/LSTM/GRU"
-    module = path.split("site-packages/")[-1].removesuffix(".py").replace("/", ".")
-    # a private helper (a decorator's wrapper, say) says less than the module it lives in
-    return module if code.co_name.startswith(("_", "<")) else f"{module}.{code.co_name}"
+    def close(self):
+        try:
+            serve.send(self.sock, wire.encode({"op": "bye"}))
+        except OSError:
+            pass
 
 
 # ----------------------------------------------------------------------------- the student side
-class Student:
-    """What a check sees of a student's notebook: the namespace its cells defined."""
+_INPLACE_HINT = "work on a copy (a += b writes into a; use a = a + b)"
 
-    def __init__(self, namespace, assignment, forbid=()):
-        self.namespace = namespace
+
+class Student:
+    """What a check sees of a student's notebook: the answers to the calls it makes.
+
+    ``link`` carries requests to where the student's code runs (``LocalLink`` or
+    ``SocketLink``); every value that comes back is plain data, and every decision about it
+    is made here.
+    """
+
+    def __init__(self, link, assignment, forbid=()):
+        if isinstance(link, dict):  # a namespace: run the student's code in this process
+            link = LocalLink(link)
+        self.link = link
         self.assignment = ASSIGNMENTS[assignment]
         self.forbid = tuple(forbid)
+        self.guard = guard_config(forbid)
+        self._described = {}
+
+    def _request(self, req):
+        try:
+            resp = self.link.request(req)
+        except TimeoutError:
+            raise CheckFailed("the test ran past its time limit (is there an endless loop?)") from None
+        except (OSError, wire.WireError, EOFError) as e:
+            raise CheckFailed(f"the notebook's kernel stopped answering the test ({type(e).__name__}"
+                              f": {_clip(str(e), 120)})") from None
+        if not isinstance(resp, dict):
+            raise CheckFailed("the notebook's kernel answered the test with something that is "
+                              "not an answer")
+        return resp
 
     def get(self, name):
-        """The object the student defined under ``name`` (CheckFailed if there is none)."""
-        if name not in self.namespace:
+        """What the student defined under ``name``: {'kind', 'type', ...}; CheckFailed when it
+        is missing or not callable."""
+        if name not in self._described:
+            self._described[name] = self._request({"op": "describe", "name": name})
+        info = self._described[name]
+        if info.get("kind") == "missing":
             raise CheckFailed(f"{name} is not defined: run the cell that defines it "
                               "(and keep its name and signature as given)")
-        obj = self.namespace[name]
-        if not callable(obj):
-            raise CheckFailed(f"{name} should be a function, got {type(obj).__name__}")
-        return obj
+        if info.get("kind") not in ("function", "class"):
+            raise CheckFailed(f"{name} should be a function, got {info.get('type', 'something else')}")
+        return info
 
-    @contextlib.contextmanager
-    def guarded(self, name):
-        """Run student code for ``name`` under isolation and the delegation guard."""
-        from autograder import reference as ref
+    def put(self, value):
+        """Keep ``value`` (a Generator, an array) on the student's side; returns its Handle,
+        which calls may pass as an argument (the same object each time, not a copy)."""
+        handle = self._request({"op": "put", "value": value}).get("handle")
+        if not isinstance(handle, wire.Handle):
+            raise CheckFailed("the notebook's kernel did not keep a value the test gave it")
+        return handle
 
-        fn = self.namespace.get(name)
-        scope = getattr(fn, "__globals__", self.namespace)
-        swapped = {}
-        for other in self.assignment.functions:
-            if other != name and other in scope and hasattr(ref, other):
-                swapped[other] = scope[other]
-                scope[other] = _allowed(getattr(ref, other))
-        guard = Guard(self.forbid)
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-                warnings.simplefilter("ignore")  # a warning from correct code costs nothing
-                with guard.watching():
-                    yield guard
-        finally:
-            scope.update(swapped)
-        if guard.hits:
-            raise CheckFailed(
-                f"{name} calls {guard.hits[0]}: this exercise asks for your own "
-                "implementation, so the test scores 0",
-                )
+    def fetch(self, handle):
+        """The current value of a kept object, as plain data."""
+        return self._request({"op": "fetch", "handle": handle}).get("value")
 
-    @contextlib.contextmanager
-    def running(self, name, where="", hint=None):
-        """Run student code for ``name`` (guarded, as ``guarded``) and turn any exception it
-        raises into a CheckFailed for the student; ``where`` says which case, e.g. ' (N=1)'.
+    def call(self, name, *args, returns=None, where="", hint=None, attr=None, on=None,
+             repeat=None, keep=False, details=False, names=None, **kwargs):
+        """Call the student's ``name`` (or the attribute ``attr`` of it, or of the kept
+        object ``on``) on the arguments; CheckFailed on a crash, a forbidden routine, or an
+        argument written into.
 
-        For checks that must call the student's code themselves (a shared Generator, a
-        torch.autograd.Function); ``call`` is the usual way.
+        ``returns``: the names of the outputs when the function returns a tuple; the tuple
+        is then checked for length. ``repeat``: call that many times with the very same
+        arguments and return the list of results. ``keep``: keep the result on the
+        student's side too. ``details``: return (value, answer), the answer holding
+        'handle' and 'aliases' (outputs that are, or view, an input).
+        ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a crash's message;
+        ``names`` names the arguments in messages (default: the function's parameters).
         """
-        try:
-            with self.guarded(name):
-                yield
-        except CheckFailed:
-            raise
-        except NotImplementedError:
-            raise CheckFailed(f"{name} raised NotImplementedError: replace the "
-                              "`raise NotImplementedError()` with your code") from None
-        except Exception as e:  # any crash in student code is a failed test, not a crash of ours
-            raise CheckFailed(f"{name} raised {type(e).__name__}{where}: {_clip(str(e))}"
-                              + (f"\n  hint: {hint}" if hint else "")) from None
-
-    def call(self, name, *args, returns=None, **kwargs):
-        """Call the student's ``name`` on copies of the arguments; CheckFailed on any error.
-
-        ``returns``: the names of the outputs when the function returns a tuple; the tuple is
-        then checked for length and returned as a tuple.
-        """
-        fn = self.get(name)
-        given, given_kw = copy.deepcopy(args), copy.deepcopy(kwargs)
-        with self.running(name):
-            out = fn(*given, **given_kw)
-        _expect_untouched(name, fn, args, kwargs, given, given_kw)
+        if on is None:
+            self.get(name)
+        # the graded functions before this one (its building blocks) are answered by the
+        # reference while it runs
+        order = self.assignment.functions
+        earlier = order[:order.index(name)] if name in order else order
+        isolate = [f for f in earlier if _has_reference(f)]
+        resp = self._request({"op": "call", "name": name, "attr": attr, "on": on,
+                              "args": list(args), "kwargs": kwargs, "repeat": repeat,
+                              "keep": keep, "aliases": details, "isolate": isolate,
+                              "names": list(names or ()), **self.guard})
+        error = resp.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                error = {}
+            if error.get("not_implemented") and not str(error.get("message", "")).strip():
+                raise CheckFailed(f"{name} raised NotImplementedError: replace the "
+                                  "`raise NotImplementedError()` with your code")
+            raise CheckFailed(f"{name} raised {str(error.get('type', 'an error'))[:80]}{where}: "
+                              f"{_clip(str(error.get('message', '')))}"
+                              + (f"\n  hint: {hint}" if hint else ""))
+        hits = resp.get("hits") or []
+        if hits:
+            raise CheckFailed(f"{name} calls {_clip(str(hits[0]), 120)}: this exercise asks for "
+                              "your own implementation, so the test scores 0")
+        modified = resp.get("modified")
+        if not isinstance(modified, list):
+            raise CheckFailed(f"{name}: the notebook's kernel did not say whether the inputs "
+                              "were left unchanged")
+        if modified:
+            raise CheckFailed(f"{name} modified its argument {_clip(str(modified[0]), 120)} in "
+                              f"place{where}\n  hint: {_INPLACE_HINT}")
+        if "value" not in resp:
+            raise CheckFailed(f"{name}: the notebook's kernel sent back no result")
+        out = resp["value"]
+        if repeat and not (isinstance(out, list) and len(out) == repeat):
+            raise CheckFailed(f"{name}: the notebook's kernel sent back the wrong number of results")
         if returns is not None:
             out = expect_tuple(name, out, returns)
-        return out
+        return (out, resp) if details else out
 
 
-def _same(a, b):
-    if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
-    if isinstance(a, (tuple, list)):
-        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return True  # numbers, generators, ...: not compared
+def _has_reference(name):
+    from autograder import reference as ref
 
-
-def _expect_untouched(name, fn, args, kwargs, given, given_kw):
-    """No argument may be modified in place (the contract of every graded function)."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        params = []
-    for i, (before, after) in enumerate(zip(args, given)):
-        if not _same(before, after):
-            arg = params[i] if i < len(params) else f"argument {i + 1}"
-            if isinstance(before, tuple):
-                arg += f" (entry {next(k for k, (b, a) in enumerate(zip(before, after)) if not _same(b, a))})"
-            raise CheckFailed(f"{name} modified its argument {arg} in place\n"
-                              "  hint: work on a copy (a += b writes into a; use a = a + b)")
-    for k in kwargs:
-        if not _same(kwargs[k], given_kw[k]):
-            raise CheckFailed(f"{name} modified its argument {k} in place\n"
-                              "  hint: work on a copy (a += b writes into a; use a = a + b)")
+    return hasattr(ref, name)
 
 
 def _clip(text, limit=300):

@@ -29,14 +29,6 @@ N_DRAWS = 400  # per shape in the sign statistics; the threshold is 6 standard d
 
 
 # ----------------------------------------------------------------------------- helpers
-def _guarded_calls(student, name, thunk):
-    """Run ``thunk(fn)`` (several calls of the student's ``name`` on our own objects, without
-    the copies Student.call makes) under isolation and the delegation guard."""
-    fn = student.get(name)
-    with student.running(name):
-        return thunk(fn)
-
-
 def _fail(what, hint=None, details=()):
     lines = [what, *("  " + d for d in details)]
     if hint:
@@ -138,11 +130,9 @@ def _(student):
     # seeding: the same int seed gives the same matrix, different seeds different ones
     seed = int(rng.integers(2**31))
 
-    def seeding(fn):
-        return (fn((5, 4), rng=seed), fn((5, 4), rng=seed), fn((5, 4), rng=seed + 1),
-                fn((4, 5), rng=None), fn((4, 5), rng=None))
-
-    a, b, c, n1, n2 = _guarded_calls(student, "orthogonal", seeding)
+    a, b, c, n1, n2 = (student.call("orthogonal", shape, rng=r) for shape, r in
+                       [((5, 4), seed), ((5, 4), seed), ((5, 4), seed + 1), ((4, 5), None),
+                        ((4, 5), None)])
     for W in (a, b, c):
         _expect_orthogonal(W, (5, 4), 1.0, " (shape=(5, 4), rng=an int seed)")
     if not np.array_equal(a, b):
@@ -161,12 +151,9 @@ def _(student):
     # a Generator: used as given (it advances), so equal generators give equal matrices
     gen_seed = int(rng.integers(2**31))
 
-    def generators(fn):
-        g1, g2 = np.random.default_rng(gen_seed), np.random.default_rng(gen_seed)
-        first = fn((3, 6), gain=1.5, rng=g1)
-        return first, fn((3, 6), gain=1.5, rng=g2), fn((3, 6), gain=1.5, rng=g1)
-
-    first, twin, second = _guarded_calls(student, "orthogonal", generators)
+    # the Generators stay on the student's side, so that g1 is the same object both times
+    g1, g2 = (student.put(np.random.default_rng(gen_seed)) for _ in range(2))
+    first, twin, second = (student.call("orthogonal", (3, 6), gain=1.5, rng=g) for g in (g1, g2, g1))
     for W in (first, twin, second):
         _expect_orthogonal(W, (3, 6), 1.5, " (shape=(3, 6), gain=1.5, rng=a Generator)")
     if not np.array_equal(first, twin):
@@ -180,8 +167,7 @@ def _(student):
     # the sign correction, statistically, on shapes where the draw may differ from ours
     for shape in [(3, 3), (2, 5), (1, 1)]:
         seeds = [int(s) for s in rng.integers(2**31, size=N_DRAWS)]
-        draws = _guarded_calls(student, "orthogonal",
-                               lambda fn, shape=shape: [fn(shape, rng=s) for s in seeds])
+        draws = [student.call("orthogonal", shape, rng=s) for s in seeds]
         label = f" (shape={shape}, rng=int seeds)"
         for W in draws[:3]:
             _expect_orthogonal(W, shape, 1.0, label)
@@ -318,26 +304,30 @@ def _(student):
         expect_float(f"clip_grad_norm: total_norm ({label})", total, want_total, tol=1e-9,
                      show=False, hint=hint)
 
-    # inputs untouched and new arrays, on our own objects (Student.call passes copies)
+    # new arrays, never the inputs or views of them (Student.call checks the inputs untouched)
     grads = _random_grads(rng, 4, scale=2.0)
     below = {k: np.asarray(rng.standard_normal(g.shape) * 1e-3) for k, g in grads.items()}
     for g, max_norm, label in [(grads, 0.1 * _norm(grads), "norm above max_norm"),
                                (below, 10.0, "norm below max_norm")]:
-        before = {k: v.copy() for k, v in g.items()}
-        out, _ = _guarded_calls(student, "clip_grad_norm", lambda fn: fn(g, max_norm))
-        _expect_new_arrays("clip_grad_norm", out, g, before, label)
+        (out, _), answer = student.call("clip_grad_norm", g, max_norm, details=True,
+                                        returns=("clipped", "total_norm"))
+        _expect_new_arrays("clip_grad_norm", out, g, answer, label, "[0]")
 
 
-def _expect_new_arrays(name, out, grads, before, label):
-    for k in grads:
-        expect_unchanged(f"{name}: grads[{k!r}] ({label})", before[k], grads[k])
-    if out is grads:
+def _expect_new_arrays(name, out, grads, answer, label, prefix=""):
+    """The clipped dict and its arrays are new objects: ``answer['aliases']`` lists the
+    outputs (paths under ``prefix``, the position of the dict in the returned value) that
+    are an input or share its memory."""
+    aliases = [(str(o), str(i)) for o, i in answer.get("aliases", [])
+               if isinstance(o, str) and o.startswith(prefix)]
+    if any(o == prefix and i == "grads" for o, i in aliases):
         _fail(f"{name} returned its input dict ({label})",
               hint="build and return a new dict of new arrays")
     out = _expect_dict(name, out, grads, label)
-    for k in grads:
-        if isinstance(out[k], np.ndarray) and np.shares_memory(out[k], grads[k]):
-            _fail(f"{name}: clipped[{k!r}] is the input array grads[{k!r}] itself (or a view "
+    for o, i in aliases:
+        k = o[len(prefix):]
+        if k and i == "grads" + k:
+            _fail(f"{name}: clipped{k} is the input array grads{k} itself (or a view "
                   f"of it) ({label})",
                   hint="always return new arrays, even when nothing is clipped (g.copy() or "
                        "g * 1.0): the caller may modify them, or the inputs, afterwards")
@@ -395,6 +385,5 @@ def _(student):
     small = {k: np.asarray(1e-3 * rng.standard_normal(g.shape)) for k, g in grads.items()}
     for g, c, label in [(grads, 0.5, "values above clip_value"),
                         (small, 10.0, "nothing to clip")]:
-        before = {k: v.copy() for k, v in g.items()}
-        out = _guarded_calls(student, "clip_grad_value", lambda fn: fn(g, c))
-        _expect_new_arrays("clip_grad_value", out, g, before, label)
+        out, answer = student.call("clip_grad_value", g, c, details=True)
+        _expect_new_arrays("clip_grad_value", out, g, answer, label)

@@ -412,11 +412,12 @@ def _full_precision():
         torch.set_float32_matmul_precision(old)
 
 
-def _run_cell(student, what, thunk):
-    """Run a piece of LSTMCellFunction (``what``: forward or backward) under isolation and
-    the delegation guard."""
-    with student.running("LSTMCellFunction", f" in {what}"):
-        return thunk()
+def _same_tensor(got, want):
+    """``got`` (fetched back from the student's side) is the tensor ``want`` unchanged."""
+    import torch
+
+    return type(got) is torch.Tensor and got.shape == want.shape and got.dtype == want.dtype \
+        and torch.equal(got.detach().cpu(), want.detach().cpu())
 
 
 def _expect_tensor(name, got, want, like, hint=None, mistakes=(), index=0, tol32=1e-4):
@@ -475,8 +476,8 @@ def _(student):
     import torch
 
     rng = rng_for("test_LSTMCellFunction")
-    cls = student.get("LSTMCellFunction")
-    if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
+    info = student.get("LSTMCellFunction")
+    if not info.get("autograd_function"):
         raise CheckFailed("LSTMCellFunction should be a class derived from "
                           "torch.autograd.Function, with static methods forward and backward")
     shapes = sizes(rng, "NDH", n_random=2)
@@ -491,10 +492,13 @@ def _(student):
                 h_want, c_want, cache = ref.lstm_step_forward(*args)
                 inputs = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True)
                           for a in args]
-                kept = [t.detach().clone() for t in inputs]
-                out = _run_cell(student, "forward", lambda: cls.apply(*inputs))
-                for name, t, before in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, kept):
-                    if not torch.equal(t.detach(), before):
+                # the inputs stay on the student's side, where autograd records the graph
+                held = [student.put(t) for t in inputs]
+                out, answer = student.call("LSTMCellFunction", *held, attr="apply", keep=True,
+                                           details=True, where=f" in forward ({label})",
+                                           names=("x", "h", "c", "Wx", "Wh", "b"))
+                for name, t, h in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, held):
+                    if not _same_tensor(student.fetch(h), t):
                         raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
                                           "modified in place by forward\n  hint: use out-of-place "
                                           "operations (c_next = f * c + i * g, not c.mul_(f))")
@@ -519,8 +523,9 @@ def _(student):
                 for dh_v, dc_v, note in upstream:
                     want = ref.lstm_step_backward(dh_v, dc_v, cache)
                     grad_out = [torch.tensor(a, dtype=dtype, device=device) for a in (dh_v, dc_v)]
-                    grads = _run_cell(student, "backward",
-                                      lambda: h_next.grad_fn.apply(*grad_out))
+                    grads = student.call("LSTMCellFunction", *grad_out, on=answer["handle"],
+                                         attr="0.grad_fn.apply", where=f" in backward ({label})",
+                                         names=("dh_next", "dc_next"))
                     grads = expect_tuple("LSTMCellFunction.backward", grads, CELL_GRADS)
                     bw_mistakes = _step_backward_mistakes(dh_v, dc_v, cache)
                     for j in (5, 3, 4, 0, 1, 2):  # the 4H-axis gradients first
@@ -538,8 +543,8 @@ def _(student):
                             g64 = g.detach().to("cpu", torch.float64).numpy()
                             hint = _block_hint(g64, w, H, hint)
                         _expect_tensor(what, g, w, like, hint=hint, mistakes=bw_mistakes, index=j)
-                for name, t, before in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, kept):
-                    if not torch.equal(t.detach(), before):
+                for name, t, h in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, held):
+                    if not _same_tensor(student.fetch(h), t):
                         raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
                                           "modified in place by backward\n  hint: use "
                                           "out-of-place operations")

@@ -1,0 +1,346 @@
+"""The student's side of a hidden test: run the calls the grader asks for, send back data.
+
+The grader never computes a verdict in the process that runs student code. For each hidden
+test it opens a socket and has the student's kernel run ``serve(path)``; the grader then
+sends requests (call this function on these arrays, keep this Generator, ...) as
+``coursekit.wire`` messages, and gets back plain data: the values returned, which inputs
+were written into, which forbidden routines ran (``Guard``), which outputs alias an input.
+Everything the grader then decides, it decides in its own process; nothing this module
+reports can raise a grade, only lower it.
+
+While a graded function runs, the other graded functions it calls are swapped for
+stand-ins whose work the grader does (``isolate``): the reference answers them, so one
+mistake costs the points of its own function only.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import io
+import os
+import socket
+import struct
+import sys
+import warnings
+
+import numpy as np
+
+from . import wire
+
+MESSAGE_LIMIT = 300  # characters of a student's exception text in a message
+
+
+# ----------------------------------------------------------------------------- the guard
+def _forbidden_codes():
+    torch = sys.modules.get("torch")
+    if torch is None:  # never imported: nothing of autograd can run
+        return {}
+    return {torch.autograd.grad.__code__: "torch.autograd.grad",
+            torch.autograd.backward.__code__: "torch.autograd.backward",
+            torch.Tensor.backward.__code__: "Tensor.backward"}
+
+
+def _allowed(fn):
+    """A stand-in for another graded function during isolation; calls through it are fine."""
+    def allowed(*args, **kwargs):
+        return fn(*args, **kwargs)
+    allowed.__name__ = allowed.__qualname__ = getattr(fn, "__name__", "allowed")
+    allowed.__doc__ = getattr(fn, "__doc__", None)
+    return allowed
+
+
+_ALLOWED_CODE = _allowed(len).__code__
+
+
+def describe_code(code, reference_dir=""):
+    """A readable name for the forbidden Python function ``code``."""
+    path = code.co_filename.replace(os.sep, "/")
+    if reference_dir and reference_dir.replace(os.sep, "/") in path:
+        return f"autograder.reference ({code.co_name})"
+    if "torch/nn/modules/rnn.py" in path:
+        return "torch.nn.RNN/LSTM/GRU"
+    module = path.split("site-packages/")[-1].removesuffix(".py").replace("/", ".")
+    # a private helper (a decorator's wrapper, say) says less than the module it lives in
+    return module if code.co_name.startswith(("_", "<")) else f"{module}.{code.co_name}"
+
+
+class Guard:
+    """A profiler that records calls to forbidden code made outside isolation stand-ins.
+
+    ``files``: fragments of the paths of forbidden Python files; ``c_names``: names of
+    forbidden torch C functions; ``reference_dir`` names the reference in messages.
+    """
+
+    def __init__(self, files=(), c_names=(), reference_dir=""):
+        self.files = tuple(f.replace(os.sep, "/") for f in files)
+        self.c_names = set(c_names)
+        self.reference_dir = reference_dir
+        self.codes = _forbidden_codes()
+        self.hits = []
+        self._depth = 0
+        self._allowed_frames = set()
+
+    def _hit(self, what):
+        if what not in self.hits:
+            self.hits.append(what)
+
+    def __call__(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            if code is _ALLOWED_CODE:
+                self._depth += 1
+                self._allowed_frames.add(id(frame))
+            elif self._depth == 0:
+                if code in self.codes:
+                    self._hit(self.codes[code])
+                else:
+                    fname = code.co_filename.replace(os.sep, "/")
+                    if any(f in fname for f in self.files):
+                        self._hit(describe_code(code, self.reference_dir))
+        elif event == "return" and id(frame) in self._allowed_frames:
+            self._allowed_frames.discard(id(frame))
+            self._depth -= 1
+        elif event == "c_call" and self._depth == 0:
+            name = getattr(arg, "__name__", "")
+            if name in self.c_names and "torch" in repr(getattr(arg, "__module__", None) or arg):
+                self._hit(f"torch.{name}")
+
+    @contextlib.contextmanager
+    def watching(self):
+        previous = sys.getprofile()
+        sys.setprofile(self)
+        try:
+            yield self
+        finally:
+            if sys.getprofile() is not self:
+                self._hit("sys.setprofile (the grader's watch over the call was removed)")
+            sys.setprofile(previous)
+
+
+# ----------------------------------------------------------------------------- comparisons
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype \
+            and np.array_equal(a, b, equal_nan=True)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and \
+            torch.equal(torch.nan_to_num(a.detach()), torch.nan_to_num(b.detach()))
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True  # numbers, generators, ...: not compared
+
+
+def _first_difference(a, b):
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b):
+        return next((k for k, (x, y) in enumerate(zip(a, b)) if not _same(x, y)), None)
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return next((repr(k) for k in a if not _same(a[k], b[k])), None)
+    return None
+
+
+def _nodes(x, path=""):
+    """(path, node) for x and every array, list, tuple and dict inside it."""
+    if isinstance(x, (np.ndarray, list, tuple, dict)):
+        yield path, x
+    if isinstance(x, (tuple, list)):
+        for i, v in enumerate(x):
+            yield from _nodes(v, f"{path}[{i}]")
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            yield from _nodes(v, f"{path}[{k!r}]")
+
+
+def _aliases(out, inputs):
+    """[output path, input path] pairs where a part of the output is a part of an input
+    (the same list or dict, or an array sharing its memory)."""
+    pairs = []
+    for opath, o in _nodes(out):
+        for name, value in inputs:
+            for ipath, a in _nodes(value):
+                if o is a or (isinstance(o, np.ndarray) and isinstance(a, np.ndarray)
+                              and np.shares_memory(o, a)):
+                    pairs.append([opath, name + ipath])
+    return pairs
+
+
+def _clip(text):
+    text = str(text)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " ..."
+
+
+# ----------------------------------------------------------------------------- the executor
+class Executor:
+    """Runs the grader's requests against a namespace (a notebook's globals).
+
+    ``reference(name, args, kwargs)`` answers the calls a stand-in receives during isolation.
+    """
+
+    def __init__(self, namespace, reference):
+        self.namespace = namespace
+        self.reference = reference
+        self.objects = {}
+
+    def resolve(self, handle_id):
+        if handle_id not in self.objects:
+            raise wire.WireError(f"no object {handle_id}")
+        return self.objects[handle_id]
+
+    def keep(self, obj):
+        self.objects[len(self.objects) + 1] = obj
+        return wire.Handle(len(self.objects))
+
+    def handle(self, req):
+        """One request (a dict) -> one response (a dict of plain data)."""
+        op = req.get("op")
+        if op == "describe":
+            return self.describe(req["name"])
+        if op == "put":
+            return {"handle": self.keep(req["value"])}
+        if op == "fetch":  # the handle was resolved when the request was decoded
+            return {"value": req["handle"]}
+        if op == "call":
+            return self.call(req)
+        return {"error": {"type": "ProtocolError", "message": f"unknown op {op!r}"}}
+
+    def describe(self, name):
+        if name not in self.namespace:
+            return {"kind": "missing"}
+        obj = self.namespace[name]
+        out = {"kind": "class" if isinstance(obj, type) else
+               "function" if callable(obj) else "other", "type": type(obj).__name__}
+        torch = sys.modules.get("torch")
+        if isinstance(obj, type) and torch is not None:
+            out["autograd_function"] = issubclass(obj, torch.autograd.Function)
+        return out
+
+    def _target(self, req):
+        # a handle in ``on`` was resolved to its object when the request was decoded
+        obj = req["on"] if req.get("on") is not None else self.namespace[req["name"]]
+        for attr in filter(None, (req.get("attr") or "").split(".")):
+            obj = obj[int(attr)] if attr.isdigit() else getattr(obj, attr)
+        return obj
+
+    @contextlib.contextmanager
+    def _isolated(self, fn, names):
+        # a class's method (Function.apply, say) runs code of the notebook's globals
+        scope = fn.__globals__ if inspect.isfunction(fn) else self.namespace
+        swapped = {}
+        for other in names:
+            if other in scope:
+                swapped[other] = scope[other]
+                scope[other] = _allowed(self._stand_in(other))
+        try:
+            yield
+        finally:
+            scope.update(swapped)
+
+    def _stand_in(self, name):
+        def stand_in(*args, **kwargs):
+            return self.reference(name, args, kwargs)
+        stand_in.__name__ = name
+        return stand_in
+
+    def call(self, req):
+        """Call a student's function (``name``, or ``attr`` of a kept object ``on``)."""
+        try:
+            fn = self._target(req)
+        except Exception as e:
+            return {"error": {"type": type(e).__name__, "message": _clip(e)}}
+        args, kwargs = list(req.get("args", [])), dict(req.get("kwargs", {}))
+        before = copy.deepcopy((args, kwargs))
+        try:
+            params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            params = []
+        guard = Guard(req.get("files", ()), req.get("c_names", ()), req.get("reference_dir", ""))
+        outs = []
+        error = None
+        with self._isolated(fn, req.get("isolate", ())):
+            try:
+                with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                    warnings.simplefilter("ignore")  # a warning from correct code costs nothing
+                    with guard.watching():
+                        for _ in range(int(req.get("repeat") or 1)):
+                            outs.append(fn(*args, **kwargs))
+            except Exception as e:  # noqa: BLE001 - a crash is data for the grader
+                error = {"type": type(e).__name__, "message": _clip(e),
+                         "not_implemented": isinstance(e, NotImplementedError)}
+        resp = {"hits": guard.hits, "params": params}
+        if error:
+            resp["error"] = error
+            return resp
+        given = list(req.get("names") or [])
+        names = [given[i] if i < len(given) else params[i] if i < len(params) else
+                 f"argument {i + 1}" for i in range(len(args))]
+        modified = []
+        for name, b, a in zip(names, before[0], args):
+            if not _same(b, a):
+                k = _first_difference(b, a)
+                modified.append(name + (f" (entry {k})" if k is not None else ""))
+        modified += [k for k in kwargs if not _same(before[1][k], kwargs[k])]
+        resp["modified"] = modified
+        inputs = list(zip(names, args)) + list(kwargs.items())
+        resp["aliases"] = _aliases(outs[0], inputs) if req.get("aliases") else []
+        value = outs if req.get("repeat") else outs[0]
+        resp["value"] = value
+        if req.get("keep"):
+            resp["handle"] = self.keep(value)
+        return resp
+
+
+# ----------------------------------------------------------------------------- transport
+def send(sock, data):
+    sock.sendall(struct.pack("<Q", len(data)) + data)
+
+
+def recv(sock):
+    head = _exactly(sock, 8)
+    (n,) = struct.unpack("<Q", head)
+    if n > wire.MAX_BYTES:
+        raise wire.WireError("message too large")
+    return _exactly(sock, n)
+
+
+def _exactly(sock, n):
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the other side closed the connection")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def serve(path):
+    """Serve the grader's requests on the Unix socket ``path`` until it says goodbye."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    namespace = sys.modules["__main__"].__dict__
+    try:  # in a Jupyter kernel, the notebook's namespace is the shell's
+        namespace = get_ipython().user_ns  # noqa: F821
+    except NameError:
+        pass
+
+    def reference(name, args, kwargs):
+        send(sock, wire.encode({"op": "reference", "name": name, "args": list(args),
+                                "kwargs": kwargs}))
+        reply = wire.decode(recv(sock))
+        if "error" in reply:
+            raise ValueError(f"{name} (the reference, standing in for yours during this test) "
+                             f"raised: {reply['error']}")
+        return reply["value"]
+
+    executor = Executor(namespace, reference)
+    try:
+        while True:
+            req = wire.decode(recv(sock), handles=executor.resolve)
+            if req.get("op") == "bye":
+                return
+            send(sock, wire.encode(executor.handle(req)))
+    finally:
+        sock.close()
