@@ -53,11 +53,11 @@ def _allowed(fn):
 _ALLOWED_CODE = _allowed(len).__code__
 
 
-def describe_code(code, reference_dir=""):
+def describe_code(code, reference_dir="", reference_name="the reference"):
     """A readable name for the forbidden Python function ``code``."""
     path = code.co_filename.replace(os.sep, "/")
     if reference_dir and reference_dir.replace(os.sep, "/") in path:
-        return f"autograder.reference ({code.co_name})"
+        return f"{reference_name} ({code.co_name})"
     if "torch/nn/modules/rnn.py" in path:
         return "torch.nn.RNN/LSTM/GRU"
     module = path.split("site-packages/")[-1].removesuffix(".py").replace("/", ".")
@@ -72,10 +72,10 @@ class Guard:
     forbidden torch C functions; ``reference_dir`` names the reference in messages.
     """
 
-    def __init__(self, files=(), c_names=(), reference_dir=""):
+    def __init__(self, files=(), c_names=(), reference_dir="", reference_name="the reference"):
         self.files = tuple(f.replace(os.sep, "/") for f in files)
         self.c_names = set(c_names)
-        self.reference_dir = reference_dir
+        self.reference_dir, self.reference_name = reference_dir, reference_name
         self.codes = _forbidden_codes()
         self.hits = []
         self._depth = 0
@@ -97,7 +97,7 @@ class Guard:
                 else:
                     fname = code.co_filename.replace(os.sep, "/")
                     if any(f in fname for f in self.files):
-                        self._hit(describe_code(code, self.reference_dir))
+                        self._hit(describe_code(code, self.reference_dir, self.reference_name))
         elif event == "return" and id(frame) in self._allowed_frames:
             self._allowed_frames.discard(id(frame))
             self._depth -= 1
@@ -256,7 +256,8 @@ class Executor:
             params = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
             params = []
-        guard = Guard(req.get("files", ()), req.get("c_names", ()), req.get("reference_dir", ""))
+        guard = Guard(req.get("files", ()), req.get("c_names", ()), req.get("reference_dir", ""),
+                      req.get("reference_name", "the reference"))
         outs = []
         error = None
         with self._isolated(fn, req.get("isolate", ())):

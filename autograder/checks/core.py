@@ -102,7 +102,8 @@ def guard_config(forbid=()):
     the reference lives (to name it in a message)."""
     files = _ALWAYS_FILES + tuple(f for f in forbid if "/" in f or f.endswith(".py"))
     c_names = sorted(set(_ALWAYS_C) | {f for f in forbid if "/" not in f and not f.endswith(".py")})
-    return {"files": list(files), "c_names": c_names, "reference_dir": REFERENCE_DIR}
+    return {"files": list(files), "c_names": c_names, "reference_dir": REFERENCE_DIR,
+            "reference_name": "autograder.reference"}
 
 
 # ----------------------------------------------------------------------------- links

@@ -4,11 +4,12 @@ The submitted notebook is never trusted for what it says about grading: every lo
 (the setup cell, the test cells with their hidden tests) is put back from the source
 notebook by grade_id, with the source's metadata, so a deleted, edited, retyped or re-tagged
 test cell changes nothing; a test cell missing from the submission is added back. The
-notebook then runs in a child process, in an empty temporary folder, under a time limit
-per cell and per notebook; whatever happens to that process, the submission gets a
-result. A test cell scores its points when it raised no error (output on stderr, such as a
-PyTorch warning, costs nothing); a course test cell is graded by its hidden check alone
-(``graded_source``).
+notebook then runs through the grader's process for it (``child``), which starts the
+student's kernel in a sandbox (``kernel``, ``sandbox``) in an empty folder, under a time
+limit per cell and per notebook; whatever happens to either process, the submission gets a
+result. A course test cell is graded by its hidden check alone, judged in the grader's
+process on plain data from the kernel; an instructor's own test cell scores its points when
+it raised no error (output on stderr, such as a PyTorch warning, costs nothing).
 """
 from __future__ import annotations
 
@@ -24,16 +25,20 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta, outcome
+from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 
 
 @dataclass
 class Limits:
-    """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed)."""
+    """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed);
+    the kernel's memory in bytes; ``hidden``: paths the student's kernel must not read (the
+    course, the submissions, the gradebook; the grader's own code is always hidden)."""
     cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = NOTEBOOK_TIMEOUT
+    memory: int = 6 << 30
+    hidden: tuple = ()
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Result:
     written: dict = field(default_factory=dict)  # grade_id -> max_score (graded by hand)
     seconds: float = 0.0
     executed: object = None  # the executed notebook (for formgrader), when there is one
+    walls: dict = field(default_factory=dict)  # what the sandbox applied (kernel.Sandbox)
 
     @property
     def score(self):
@@ -79,10 +85,17 @@ def _locked(cell):
     return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
 
 
+_RUN_CHECK = re.compile(r"run_check\(\s*[\"'](\w+)[\"']\s*,\s*[\"'](\w+)[\"']")
+
+
 def _restored(source_cell):
     cell = copy.deepcopy(source_cell)
     if is_test_cell(cell):
-        cell.source = graded_source(cell)
+        hidden = graded_source(cell)
+        m = _RUN_CHECK.search(hidden) if hidden != cell.source else None
+        cell.source = hidden
+        if m:  # the grader runs this check in its own process (child.course_check)
+            cell.metadata["autograder"] = {"check": [m.group(1), m.group(2)]}
     return cell
 
 
@@ -134,17 +147,20 @@ def prepare(source, submitted):
     return nb
 
 
-def score(source, executed, result):
-    """Fill result.tests and result.written from the executed notebook."""
-    by_id = {nbgrader_meta(c).get("grade_id"): c for c in executed.cells}
+def score(source, verdicts, result):
+    """Fill result.tests and result.written from the verdicts the grader's process wrote
+    (grade_id -> {passed, message}); a test without a verdict did not run."""
     for cell in source.cells:
         m = nbgrader_meta(cell)
         if not m.get("grade"):
             continue
         gid, points = m["grade_id"], float(m.get("points", 0))
         if is_test_cell(cell):
-            passed, message = outcome(by_id[gid]) if gid in by_id else (False, "not run")
-            message = message.removeprefix("CheckFailed: ")  # our checks' messages stand alone
+            v = verdicts.get(gid)
+            passed, message = (bool(v.get("passed")), str(v.get("message", ""))) \
+                if isinstance(v, dict) else (False, "not run")
+            if not passed and not message:
+                message = "the test failed"
             if not passed and message == "not run" and result.reason:
                 message = f"not run: {result.reason}"
             result.tests[gid] = {"score": points if passed else 0.0, "max_score": points,
@@ -187,7 +203,8 @@ def read_submission(path):
     return nb
 
 
-def _kill_tree(pid):
+def kill_tree(pid):
+    """Kill process ``pid`` and all its descendants."""
     import psutil
 
     try:
@@ -203,17 +220,27 @@ def _kill_tree(pid):
     psutil.wait_procs(procs, timeout=10)
 
 
+def _always_hidden():
+    """The grader's own code (the reference and the checks) and its package."""
+    return [str(Path(__file__).resolve().parents[1])]
+
+
 def execute(nb, limits, name="submission.ipynb"):
-    """Run ``nb`` in a child process; returns (executed notebook or None, problem or '')."""
+    """Run ``nb`` through the grader's process (``child``), the student's code in a sandboxed
+    kernel; returns (executed notebook or None, verdicts, problem or '', walls)."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work, io_dir = Path(tmp) / "work", Path(tmp) / "io"
-        work.mkdir()
-        io_dir.mkdir()
-        src, out = io_dir / name, io_dir / f"executed-{name}"
+        work, chan, io_dir = Path(tmp) / "work", Path(tmp) / "chan", Path(tmp) / "io"
+        for d in (work, chan, io_dir):
+            d.mkdir()
+        src = io_dir / name
         nbformat.write(nb, str(src))
-        cmd = [sys.executable, "-m", "autograder.grading.child", str(src), str(out),
-               str(limits.cell_timeout), str(work)]
-        proc = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        job = {"notebook": str(src), "out_dir": str(io_dir), "work": str(work), "chan": str(chan),
+               "cell_timeout": limits.cell_timeout,
+               "hidden": [str(h) for h in limits.hidden] + _always_hidden() + [str(io_dir)],
+               "sandbox": {"memory": int(limits.memory)}}
+        (io_dir / "job.json").write_text(json.dumps(job))
+        cmd = [sys.executable, "-m", "autograder.grading.child", str(io_dir / "job.json")]
+        proc = subprocess.Popen(cmd, cwd=io_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         problem = ""
         try:
@@ -222,21 +249,27 @@ def execute(nb, limits, name="submission.ipynb"):
                 tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
                 problem = f"the grading process failed ({tail[0][:200]})"
         except subprocess.TimeoutExpired:
-            _kill_tree(proc.pid)
+            kill_tree(proc.pid)
             proc.communicate()
             problem = f"the notebook ran past the time limit of {limits.notebook_timeout} s"
         finally:
-            _kill_tree(proc.pid)
-        executed = None
-        if out.is_file():
+            kill_tree(proc.pid)
+        executed, verdicts, status = None, {}, {}
+        try:
+            executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
+        except Exception:  # none yet: the process did not get that far
+            executed = None
+        for fname, default in (("verdicts.json", {}), ("status.json", {})):
             try:
-                executed = nbformat.read(str(out), as_version=4)
-            except Exception:  # a write cut short by the kill
-                executed = None
-        if executed is not None:
-            status = json.loads((io_dir / "status.json").read_text()) if (io_dir / "status.json").is_file() else {}
-            problem = problem or status.get("stopped") or ""
-        return executed, problem
+                data = json.loads((io_dir / fname).read_text())
+            except (OSError, ValueError):
+                data = default
+            if fname == "verdicts.json":
+                verdicts = data if isinstance(data, dict) else {}
+            else:
+                status = data if isinstance(data, dict) else {}
+        problem = problem or status.get("stopped") or ""
+        return executed, verdicts, problem, status.get("walls", {})
 
 
 def grade(source, submission, limits=None):
@@ -251,14 +284,15 @@ def grade(source, submission, limits=None):
         except ValueError as e:
             result = zero(source, submission.student, "unreadable", str(e))
         else:
-            executed, problem = execute(prepare(source, submitted), limits)
+            executed, verdicts, problem, walls = execute(prepare(source, submitted), limits)
             if executed is None:
                 result = zero(source, submission.student, "crashed", problem or "no output")
             else:
                 status = "graded"
                 if problem:
                     status = "timeout" if "time limit" in problem else "crashed"
-                result = Result(submission.student, status, problem, executed=executed)
-                score(source, executed, result)
+                result = Result(submission.student, status, problem, executed=executed,
+                                walls=walls)
+                score(source, verdicts, result)
     result.seconds = time.monotonic() - start
     return result

@@ -1,0 +1,281 @@
+"""A student's kernel, started inside the sandbox and driven from the grader's side.
+
+The grader talks to it over Jupyter's protocol on Unix sockets (the kernel has no network),
+reads the outputs it publishes with a budget (a flood of output is cut, never held in
+memory), and watches its memory. Nothing the kernel sends is executed or unpickled here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
+MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused by zmq
+
+
+@dataclass
+class Sandbox:
+    """What a kernel may use: memory (bytes), processes and threads, file size, seconds to start."""
+    memory: int = 6 << 30
+    processes: int = 512
+    file_size: int = 1 << 30
+    startup: float = 60.0
+
+
+@dataclass
+class Run:
+    """What one cell did: status ok | error | timeout (interrupted) | hung (the interrupt was
+    ignored) | dead, and its (capped) outputs."""
+    status: str
+    ename: str = ""
+    evalue: str = ""
+    outputs: list = field(default_factory=list)
+
+
+def _read_paths(hidden):
+    """Directories the kernel may read: the system, Python, the installed packages, and the
+    student-side package; never a path in ``hidden`` or above one of them."""
+    import coursekit
+
+    candidates = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/proc",
+                  "/sys", "/run/nvidia-persistenced", sys.prefix, sys.base_prefix, sys.exec_prefix,
+                  str(Path(coursekit.__file__).resolve().parent)]
+    candidates += [p for p in sys.path if p.endswith("-packages")]
+    hidden = [Path(h).resolve() for h in hidden]
+    out = []
+    for c in candidates:
+        p = Path(c).resolve()
+        if not p.exists():
+            continue
+        if any(p == h or h.is_relative_to(p) or p.is_relative_to(h) for h in hidden) \
+                and p != Path(coursekit.__file__).resolve().parent:
+            continue  # a secret lies inside: that root stays closed
+        out.append(str(p))
+    return sorted(set(out))
+
+
+class Kernel:
+    """An IPython kernel in a sandbox, working in ``work``, with sockets in ``chan``.
+
+    ``hidden``: paths the kernel must not read (the course, the gradebook, the submissions).
+    """
+
+    def __init__(self, work, chan, hidden=(), sandbox=None):
+        self.work, self.chan = Path(work), Path(chan)
+        self.sandbox = sandbox or Sandbox()
+        self.hidden = list(hidden)
+        self.proc = None
+        self.client = None
+        self.walls = {}
+        self.memory_exceeded = False
+        self._watch = None
+
+    # ------------------------------------------------------------------ life
+    def start(self):
+        import zmq
+        from jupyter_client import BlockingKernelClient
+        from jupyter_client.connect import write_connection_file
+
+        conn = self.chan / "kernel.json"
+        write_connection_file(str(conn), transport="ipc", ip=str(self.chan / "k"),
+                              shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
+        (self.work / "tmp").mkdir(exist_ok=True)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
+               "LANG": "C.UTF-8", "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": "agg",
+               "IPYTHONDIR": str(self.work / ".ipython"), "MPLCONFIGDIR": str(self.work / ".mpl"),
+               "JUPYTER_RUNTIME_DIR": str(self.chan), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+        env = {k: v for k, v in env.items() if v}
+        cuda = any(Path(p).exists() for p in ("/dev/nvidiactl", "/dev/nvidia0"))
+        spec = {"network": False, "file_size": self.sandbox.file_size,
+                "processes": self.sandbox.processes,
+                # CUDA reserves far more address space than it uses: watched, not capped
+                "memory": None if cuda else self.sandbox.memory,
+                "read": _read_paths(self.hidden + [str(self.chan.parent)]),
+                "write": [str(self.work), str(self.chan)], "report": str(self.chan / "walls.json"),
+                "env": env}
+        spec_path = self.chan.parent / "sandbox.json"
+        spec_path.write_text(json.dumps(spec))
+        cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
+               sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)]
+        self.proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        ctx = zmq.Context()
+        ctx.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+        self.client = BlockingKernelClient(connection_file=str(conn), context=ctx)
+        self.client.load_connection_file()
+        self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        deadline = time.monotonic() + self.sandbox.startup
+        while True:  # kernel_info until it answers: the kernel is up and listening
+            if self.proc.poll() is not None:
+                raise RuntimeError("the kernel did not start")
+            msg_id = self.client.kernel_info()
+            try:
+                while True:
+                    reply = self.client.get_shell_msg(timeout=1.0)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the kernel did not start in time") from None
+        self._drain_iopub()
+        try:
+            self.walls = json.loads((self.chan / "walls.json").read_text())
+        except (OSError, ValueError):
+            self.walls = {}
+        self._watch = threading.Thread(target=self._watch_memory, daemon=True)
+        self._watch.start()
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def interrupt(self):
+        if self.alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGINT)
+            except OSError:
+                pass
+
+    def kill(self):
+        """Kill the kernel and everything it started."""
+        if self.proc is None:
+            return
+        from .runner import kill_tree
+
+        kill_tree(self.proc.pid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.client is not None:
+            try:
+                self.client.stop_channels()
+            except Exception:
+                pass
+
+    def _watch_memory(self):
+        import psutil
+
+        while self.alive():
+            try:
+                procs = [psutil.Process(self.proc.pid)]
+                procs += procs[0].children(recursive=True)
+                rss = sum(p.memory_info().rss for p in procs)
+            except psutil.Error:
+                rss = 0
+            if rss > self.sandbox.memory:
+                from .runner import kill_tree
+
+                self.memory_exceeded = True
+                kill_tree(self.proc.pid)  # the main thread sees a dead kernel
+                return
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------------ cells
+    def _drain_iopub(self):
+        while True:
+            try:
+                self.client.get_iopub_msg(timeout=0.05)
+            except Exception:
+                return
+
+    def execute(self, code, timeout, silent=False):
+        """Run ``code``; returns a Run once the kernel replied (or the time ran out)."""
+        msg_id = self.client.execute(code, silent=silent, store_history=not silent,
+                                     allow_stdin=False, stop_on_error=False)
+        return self.wait(msg_id, time.monotonic() + timeout)
+
+    def wait(self, msg_id, deadline, interrupted=False):
+        """Collect outputs of ``msg_id`` until its reply; interrupt at ``deadline``."""
+        import zmq
+
+        run = Run("ok")
+        budget = OUTPUT_BUDGET
+        reply, idle = None, False
+        poller = zmq.Poller()
+        poller.register(self.client.shell_channel.socket, zmq.POLLIN)
+        poller.register(self.client.iopub_channel.socket, zmq.POLLIN)
+        after_reply = None
+        while True:
+            if not self.alive():
+                run.status = "dead"
+                return run
+            now = time.monotonic()
+            if reply is not None and (idle or now > after_reply):
+                break
+            if now > deadline:
+                if interrupted:  # the interrupt was ignored: the kernel is still busy
+                    run.status = "hung"
+                    return run
+                self.interrupt()
+                interrupted, deadline = True, now + 5.0
+                continue
+            events = dict(poller.poll(200))
+            if self.client.iopub_channel.socket in events:
+                msg = self._recv(self.client.iopub_channel)
+                if msg and msg["parent_header"].get("msg_id") == msg_id:
+                    kind = msg["msg_type"]
+                    if kind == "status" and msg["content"].get("execution_state") == "idle":
+                        idle = True
+                    elif kind in ("stream", "display_data", "execute_result", "error"):
+                        size = len(json.dumps(msg["content"]))
+                        if budget > 0:
+                            budget -= size
+                            run.outputs.append(_output(kind, msg["content"]) if budget >= 0
+                                               else _note("[the grader cut the rest of this cell's output]"))
+            if self.client.shell_channel.socket in events:
+                msg = self._recv(self.client.shell_channel)
+                if msg and msg["parent_header"].get("msg_id") == msg_id and \
+                        msg["msg_type"] == "execute_reply":
+                    reply, after_reply = msg["content"], time.monotonic() + 1.0
+        if interrupted:
+            run.status = "timeout"
+        elif reply.get("status") != "ok":
+            run.status = "error"
+            run.ename = str(reply.get("ename", "Error"))[:200]
+            run.evalue = str(reply.get("evalue", ""))[:2000]
+        return run
+
+    @staticmethod
+    def _recv(channel):
+        try:
+            return channel.get_msg(timeout=0)
+        except Exception:
+            return None
+
+    def new_socket_path(self):
+        return str(self.chan / f"rpc-{uuid.uuid4().hex[:8]}.sock")
+
+
+def _output(kind, content):
+    import nbformat
+
+    if kind == "stream":
+        return nbformat.v4.new_output("stream", name=content.get("name", "stdout"),
+                                      text=str(content.get("text", "")))
+    if kind == "error":
+        return nbformat.v4.new_output("error", ename=str(content.get("ename", "")),
+                                      evalue=str(content.get("evalue", "")),
+                                      traceback=[str(t) for t in content.get("traceback", [])][:50])
+    data = content.get("data", {})
+    data = {k: v for k, v in data.items() if isinstance(k, str)} if isinstance(data, dict) else {}
+    if kind == "execute_result":
+        return nbformat.v4.new_output("execute_result", data=data, execution_count=None)
+    return nbformat.v4.new_output("display_data", data=data)
+
+
+def _note(text):
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
