@@ -43,9 +43,10 @@ def cmd_grade(args):
     from .grading import classroom, runner
 
     course = _course(args)
-    limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout)
+    limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout,
+                           memory=args.memory << 20)
     results = classroom.grade_class(course, args.assignment, args.submissions, jobs=args.jobs,
-                                    limits=limits, progress=not args.quiet)
+                                    limits=limits, progress=not args.quiet, resume=args.resume)
     print(classroom.table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(classroom.to_json(results), indent=2) + "\n")
@@ -119,6 +120,11 @@ def parser():
                    help="time limit per submission (default 900)")
     g.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
                    help="time limit per cell (default 120)")
+    g.add_argument("--memory", type=int, default=6144, metavar="MIB",
+                   help="memory limit of a student's kernel (default 6144)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip students already graded whose notebook has not changed since "
+                        "(after an interrupted run)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(fn=cmd_grade)
 

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-
 CELL_TIMEOUT = 120  # seconds; the longest solution cell (an experiment) takes under 30
 
 
@@ -24,7 +22,7 @@ def nbgrader_meta(cell):
 def is_test_cell(cell):
     """An autograded test cell: nbgrader grade cell that is code and not an answer."""
     m = nbgrader_meta(cell)
-    return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
+    return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
 
 
 def execute(nb, cwd, cell_timeout=CELL_TIMEOUT, after_cell=None):
@@ -35,6 +33,7 @@ def execute(nb, cwd, cell_timeout=CELL_TIMEOUT, after_cell=None):
     ``after_cell(nb, index)`` is called after each code cell (the grader saves progress).
     Returns None, or a sentence saying why the run stopped early.
     """
+    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
@@ -95,6 +94,8 @@ def check(path, cell_timeout=CELL_TIMEOUT, out=None):
     Returns 0 when every test cell passed, 1 otherwise, 2 when the file cannot be read.
     The notebook on disk is not changed.
     """
+    import nbformat
+
     path, out = Path(path), out or sys.stdout
     try:
         nb = nbformat.read(str(path), as_version=4)

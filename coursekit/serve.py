@@ -1,8 +1,8 @@
 """The student's side of a hidden test: run the calls the grader asks for, send back data.
 
-The grader never computes a verdict in the process that runs student code. For each hidden
-test it opens a socket and has the student's kernel run ``serve(path)``; the grader then
-sends requests (call this function on these arrays, keep this Generator, ...) as
+The grader never computes a verdict in the process that runs student code. Before the
+notebook's first cell, it has the kernel ``listen`` on a socket; for each hidden test it
+connects and sends requests (call this function on these arrays, keep this Generator, ...) as
 ``coursekit.wire`` messages, and gets back plain data: the values returned, which inputs
 were written into, which forbidden routines ran (``Guard``), which outputs alias an input.
 Everything the grader then decides, it decides in its own process; nothing this module
@@ -168,7 +168,10 @@ def _aliases(out, inputs):
 
 
 def _clip(text):
-    text = str(text)
+    try:
+        text = str(text)
+    except Exception:  # an exception whose __str__ fails says nothing
+        text = "(a message that could not be printed)"
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " ..."
 
 
@@ -267,7 +270,7 @@ class Executor:
                     with guard.watching():
                         for _ in range(int(req.get("repeat") or 1)):
                             outs.append(fn(*args, **kwargs))
-            except Exception as e:  # noqa: BLE001 - a crash is data for the grader
+            except BaseException as e:  # noqa: BLE001 - a crash (even sys.exit) is data
                 error = {"type": type(e).__name__, "message": _clip(e),
                          "not_implemented": isinstance(e, NotImplementedError)}
         resp = {"hits": guard.hits, "params": params}
@@ -317,15 +320,15 @@ def _exactly(sock, n):
     return b"".join(chunks)
 
 
-def serve(path):
-    """Serve the grader's requests on the Unix socket ``path`` until it says goodbye."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    namespace = sys.modules["__main__"].__dict__
+def _namespace():
     try:  # in a Jupyter kernel, the notebook's namespace is the shell's
-        namespace = get_ipython().user_ns  # noqa: F821
+        return get_ipython().user_ns  # noqa: F821
     except NameError:
-        pass
+        return sys.modules["__main__"].__dict__
+
+
+def serve_connection(sock, namespace):
+    """Answer the requests of one connected grader until it says goodbye."""
 
     def reference(name, args, kwargs):
         send(sock, wire.encode({"op": "reference", "name": name, "args": list(args),
@@ -343,5 +346,42 @@ def serve(path):
             if req.get("op") == "bye":
                 return
             send(sock, wire.encode(executor.handle(req)))
+    except (ConnectionError, OSError, wire.WireError):
+        return
     finally:
         sock.close()
+
+
+def listen(path, threads=4):
+    """Serve graders on the Unix socket ``path`` from ``threads`` background threads.
+
+    The grader starts this before any cell of the notebook runs, so what the notebook later
+    does to the kernel (input transformers, hooks, a swapped ``sys.modules['numpy']``)
+    does not stand between a hidden test and the functions it calls. Several threads, so
+    that a function stuck in an endless loop in one test leaves the next tests a thread.
+    """
+    import threading
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(threads)
+    namespace = _namespace()
+
+    def loop():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            serve_connection(conn, namespace)
+
+    for _ in range(threads):
+        threading.Thread(target=loop, daemon=True, name="coursekit-serve").start()
+    return server
+
+
+def serve(path):
+    """Connect to a grader listening on the Unix socket ``path`` and answer it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    serve_connection(sock, _namespace())

@@ -7,6 +7,10 @@ them in this process. The verdicts it writes (``verdicts.json``, with the execut
 and ``status.json``) are the grade; they are saved after every cell, atomically, so that
 whatever the parent has to kill, the cells judged so far still count.
 
+A kernel that dies (``os._exit``, a kill, the memory limit) or ignores an interrupt is
+restarted, the cells before the one that killed it are run again, and grading goes on
+after that cell: a crash costs the tests that were running, not the rest of the notebook.
+
 JOB is a JSON file: {"notebook", "out_dir", "work", "chan", "cell_timeout", "hidden",
 "sandbox"}.
 """
@@ -20,9 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-
-SERVE = "__import__('coursekit.serve', fromlist=['serve']).serve({path!r})"
+MAX_RESTARTS = 3
 
 
 def _save_json(path, data):
@@ -44,25 +46,14 @@ def hidden_check(kernel, assignment, grade_id, timeout):
     from autograder.checks.core import SocketLink, Student
 
     check = get_check(assignment, grade_id)
-    path = kernel.new_socket_path()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    deadline = time.monotonic() + timeout
-    msg_id = kernel.client.execute(SERVE.format(path=path), silent=True, store_history=False,
-                                   allow_stdin=False, stop_on_error=False)
-    server.settimeout(min(30.0, timeout))
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(10.0)
     try:
-        conn, _ = server.accept()
+        conn.connect(kernel.serve_path)
     except OSError:
-        conn = None
-    finally:
-        server.close()
-    if conn is None:
-        kernel.wait(msg_id, time.monotonic() + 5.0)
-        return False, ("the hidden test could not reach the notebook's kernel (did a cell "
-                       "change how the kernel runs code?)")
-    link = SocketLink(conn, deadline)
+        conn.close()
+        return False, "the hidden test could not reach the notebook's kernel"
+    link = SocketLink(conn, time.monotonic() + timeout)
     try:
         check.run(Student(link, assignment, forbid=check.forbid))
         passed, message = True, ""
@@ -74,90 +65,162 @@ def hidden_check(kernel, assignment, grade_id, timeout):
     finally:
         link.close()
         conn.close()
-    run = kernel.wait(msg_id, max(deadline, time.monotonic() + 10.0))
-    if passed and run.status == "dead":
+    if not passed and "stopped answering" in message:
+        kernel.settle()  # a kernel going down is seen dead before the next cell runs
+    if passed and not kernel.alive():
         passed, message = False, "the kernel died during the hidden test"
     return passed, message
 
 
 def _verdict_output(passed, message, function):
     if passed:
-        return nbformat.v4.new_output("stream", name="stdout",
-                                      text=f"hidden tests of {function}: passed\n")
-    return nbformat.v4.new_output("error", ename="CheckFailed", evalue=message, traceback=[])
+        return {"output_type": "stream", "name": "stdout",
+                "text": f"hidden tests of {function}: passed\n"}
+    return {"output_type": "error", "ename": "CheckFailed", "evalue": message, "traceback": []}
+
+
+def _source(cell):
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+class Grading:
+    """The state of one submission's grading: notebook, kernel, verdicts, incidents."""
+
+    def __init__(self, job):
+        from autograder.grading.kernel import Sandbox
+
+        self.job = job
+        self.out_dir = Path(job["out_dir"])
+        # written by the grader (runner.prepare), read as plain JSON: nbformat costs 2 s here
+        self.nb = json.loads(Path(job["notebook"]).read_text())
+        self.timeout = float(job["cell_timeout"])
+        self.sandbox = Sandbox(**job.get("sandbox", {}))
+        self.verdicts, self.status = {}, {"stopped": "", "walls": {}, "incidents": []}
+        self.kernel, self.starts = None, 0
+
+    def save(self):
+        _save_json(self.out_dir / "executed.ipynb", self.nb)
+        _save_json(self.out_dir / "verdicts.json", self.verdicts)
+        _save_json(self.out_dir / "status.json", self.status)
+
+    def start_kernel(self):
+        from autograder.grading.kernel import Kernel
+
+        if self.kernel is not None:
+            self.kernel.kill()
+        self.starts += 1
+        self.kernel = Kernel(self.job["work"], Path(self.job["chan"]) / f"k{self.starts}",
+                             hidden=self.job.get("hidden", []), sandbox=self.sandbox)
+        t = time.monotonic()
+        self.kernel.start()
+        self.status["walls"] = self.kernel.walls
+        self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
+
+    def run_cell(self, index, cell, record=True):
+        """Run one code cell; returns the kernel's state afterwards: ok | dead | hung."""
+        from coursekit.notebook import is_test_cell, nbgrader_meta
+
+        gid = nbgrader_meta(cell).get("grade_id")
+        mark = course_check(cell)
+        if mark is not None:
+            if not record:
+                return "ok"
+            passed, message = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
+            self.verdicts[gid] = {"passed": passed, "message": message}
+            cell["outputs"] = [_verdict_output(passed, message, gid.removeprefix("test_"))]
+            return "ok" if self.kernel.alive() else "dead"
+        run = self.kernel.execute(_source(cell), self.timeout)
+        if not record:
+            return "ok" if run.status not in ("dead", "hung") else run.status
+        cell["outputs"] = run.outputs
+        cell["execution_count"] = index + 1
+        if run.status in ("timeout", "hung"):
+            cell["outputs"].append({"output_type": "error", "ename": "TimeoutError", "traceback": [],
+                                    "evalue": f"the cell ran for more than {self.timeout:g} s "
+                                              "and was interrupted"})
+        if is_test_cell(cell):
+            message = {"ok": "", "timeout": f"TimeoutError: the cell ran for more than "
+                       f"{self.timeout:g} s", "hung": f"TimeoutError: the cell ran for more "
+                       f"than {self.timeout:g} s", "dead": "the kernel died in this cell"
+                       }.get(run.status, f"{run.ename}: {run.evalue}".strip(": "))
+            self.verdicts[gid] = {"passed": run.status == "ok", "message": message}
+        return "ok" if run.status not in ("dead", "hung") and self.kernel.alive() else \
+            ("hung" if run.status == "hung" else "dead")
+
+    def incident(self, index, state):
+        k = self.kernel
+        if state == "hung":
+            return f"cell {index + 1} ignored the interrupt at the time limit"
+        if k.memory_exceeded:
+            return f"cell {index + 1} used more than {self.sandbox.memory >> 20} MiB of memory"
+        return f"the kernel died in cell {index + 1}"
+
+    def recover(self, index):
+        """A fresh kernel with the cells before ``index`` run again; False if that fails."""
+        try:
+            self.start_kernel()
+        except RuntimeError:
+            return False
+        for i, cell in enumerate(self.nb["cells"][:index]):
+            if cell["cell_type"] == "code" and self.run_cell(i, cell, record=False) != "ok":
+                return False
+        return True
+
+    def run(self):
+        self.save()
+        try:
+            self.start_kernel()
+        except RuntimeError as e:
+            self.status["stopped"] = str(e)
+            return
+        restarts = 0
+        for index, cell in enumerate(self.nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            t = time.monotonic()
+            state = self.run_cell(index, cell)
+            self.status.setdefault("seconds", {})[f"cell {index + 1}"] = round(time.monotonic() - t, 3)
+            if self.kernel.defused:
+                self.status["incidents"].append(f"cell {index + 1} started too many processes; "
+                                                "they were killed")
+                self.kernel.defused = 0
+            if state != "ok":
+                what = self.incident(index, state)
+                if restarts < MAX_RESTARTS and self.recover(index):
+                    restarts += 1
+                    self.status["incidents"].append(f"{what}; the kernel was restarted and "
+                                                    f"cells 1-{index} run again")
+                else:
+                    self.status["stopped"] = what
+                    self.save()
+                    break
+            self.save()
 
 
 def main(job_path):
     job = json.loads(Path(job_path).read_text())
-    out_dir = Path(job["out_dir"])
-    nb = nbformat.read(job["notebook"], as_version=4)
-    timeout = float(job["cell_timeout"])
-    from autograder.grading.kernel import Kernel, Sandbox
-    from coursekit.notebook import is_test_cell, nbgrader_meta
-
     # orphans of the kernel (a fork bomb's children) are re-parented here, where the
-    # parent's kill of this process tree finds them
+    # watchdog and the parent's kill of this process tree find them
     try:
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc = ctypes.CDLL(None)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed grader takes us along
     except (OSError, AttributeError):
         pass
-    verdicts, status = {}, {"stopped": "", "walls": {}}
+    grading = Grading(job)
+    if any("torch" in _source(c) for c in grading.nb["cells"]):
+        # the checks of a PyTorch notebook need torch here too: imported while the
+        # kernel starts, on another core
+        import threading
 
-    def save():
-        nbformat.write(nb, str(out_dir / "executed.partial"))
-        os.replace(out_dir / "executed.partial", out_dir / "executed.ipynb")
-        _save_json(out_dir / "verdicts.json", verdicts)
-        _save_json(out_dir / "status.json", status)
-
-    save()
-    kernel = Kernel(job["work"], job["chan"], hidden=job.get("hidden", []),
-                    sandbox=Sandbox(**job.get("sandbox", {})))
+        threading.Thread(target=__import__, args=("torch",), daemon=True).start()
     try:
-        kernel.start()
-    except RuntimeError as e:
-        status["stopped"] = str(e)
-        save()
-        kernel.kill()
-        return
-    status["walls"] = kernel.walls
-    try:
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            gid = nbgrader_meta(cell).get("grade_id")
-            mark = course_check(cell)
-            if mark is not None:
-                passed, message = hidden_check(kernel, mark[0], mark[1], timeout)
-                verdicts[gid] = {"passed": passed, "message": message}
-                cell.outputs = [_verdict_output(passed, message, gid.removeprefix("test_"))]
-            else:
-                run = kernel.execute(cell.source, timeout)
-                cell.outputs = run.outputs
-                if run.status in ("timeout", "hung"):
-                    cell.outputs.append(nbformat.v4.new_output(
-                        "error", ename="TimeoutError", traceback=[],
-                        evalue=f"the cell ran for more than {timeout:g} s and was interrupted"))
-                if is_test_cell(cell):
-                    message = {"ok": "", "timeout": f"TimeoutError: the cell ran for more "
-                               f"than {timeout:g} s", "hung": f"TimeoutError: the cell ran for "
-                               f"more than {timeout:g} s", "dead": "the kernel died in this cell"
-                               }.get(run.status, f"{run.ename}: {run.evalue}".strip(": "))
-                    verdicts[gid] = {"passed": run.status == "ok", "message": message}
-            cell.execution_count = index + 1
-            if mark is None and run.status == "hung":
-                kernel.kill()
-                status["stopped"] = (f"cell {index + 1} ran past the time limit of {timeout:g} s "
-                                     "and ignored the interrupt")
-            elif not kernel.alive():
-                status["stopped"] = (f"the notebook used more than {kernel.sandbox.memory >> 20} MiB "
-                                     f"of memory (cell {index + 1})" if kernel.memory_exceeded
-                                     else f"the kernel died while running cell {index + 1}")
-            save()
-            if status["stopped"]:
-                break
+        grading.run()
     finally:
-        kernel.kill()
-        save()
+        if grading.kernel is not None:
+            grading.kernel.kill()
+        grading.save()
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ its child process, never costs another student a grade.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 
 import nbformat
 
@@ -43,8 +45,17 @@ class Progress:
         self.stream.flush()
 
 
-def grade_class(course, assignment, folder, jobs=None, limits=None, progress=True):
+def _mtime(path):
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
+
+
+def grade_class(course, assignment, folder, jobs=None, limits=None, progress=True, resume=False):
     """Grade every student folder in ``folder``; returns the list of runner.Result.
+
+    ``resume``: skip the students already graded (by an interrupted run) whose notebook has
+    not changed since.
 
     Records each result in the course's gradebook and writes the executed notebook to
     ``autograded/<student>/<assignment>/`` (formgrader reads it for the written answers).
@@ -52,8 +63,17 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
     source_path = course.source_notebook(assignment)
     source = nbformat.read(str(source_path), as_version=4)
     found = submissions.find(folder, assignment)
-    course_mod.register(course, assignment)
+    with records.lock(course.db_url):
+        course_mod.register(course, assignment)
+    if resume:  # after an interrupted run: only who has no grade newer than the notebook
+        done = records.graded_students(course.db_url, assignment)
+        found = [s for s in found if s.student not in done or
+                 (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
     jobs = jobs or os.cpu_count() or 1
+    # the student's kernel reads none of these: the course (sources, gradebook), the class
+    limits = dataclasses.replace(limits or runner.Limits())
+    limits.hidden = tuple(limits.hidden) + (str(course.root), str(Path(folder).resolve()),
+                                            *records.db_paths(course.db_url))
     bar = Progress(len(found)) if progress and found else None
     results = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -28,6 +28,7 @@ class Sandbox:
     processes: int = 512
     file_size: int = 1 << 30
     startup: float = 60.0
+    max_children: int = 32  # more child processes than this is a fork bomb: they are killed
 
 
 @dataclass
@@ -69,13 +70,17 @@ class Kernel:
     """
 
     def __init__(self, work, chan, hidden=(), sandbox=None):
+        # chan holds this kernel's sockets and connection file; a restart uses a new one
         self.work, self.chan = Path(work), Path(chan)
+        self.chan.mkdir(parents=True, exist_ok=True)
+        self.serve_path = str(self.chan / "serve.sock")
         self.sandbox = sandbox or Sandbox()
         self.hidden = list(hidden)
         self.proc = None
         self.client = None
         self.walls = {}
         self.memory_exceeded = False
+        self.defused = 0  # times a fork bomb was defused
         self._watch = None
 
     # ------------------------------------------------------------------ life
@@ -99,10 +104,10 @@ class Kernel:
                 "processes": self.sandbox.processes,
                 # CUDA reserves far more address space than it uses: watched, not capped
                 "memory": None if cuda else self.sandbox.memory,
-                "read": _read_paths(self.hidden + [str(self.chan.parent)]),
+                "read": _read_paths(self.hidden + [str(self.chan.parent.parent)]),
                 "write": [str(self.work), str(self.chan)], "report": str(self.chan / "walls.json"),
                 "env": env}
-        spec_path = self.chan.parent / "sandbox.json"
+        spec_path = self.chan / "sandbox.json"
         spec_path.write_text(json.dumps(spec))
         cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
                sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)]
@@ -128,17 +133,29 @@ class Kernel:
             except Exception:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the kernel did not start in time") from None
-        self._drain_iopub()
         try:
             self.walls = json.loads((self.chan / "walls.json").read_text())
         except (OSError, ValueError):
             self.walls = {}
+        # the hidden tests' server, up before any student code runs (coursekit.serve.listen)
+        run = self.execute(f"__import__('coursekit.serve', fromlist=['listen'])"
+                           f".listen({self.serve_path!r})", 30.0, silent=True)
+        if run.status != "ok":
+            raise RuntimeError(f"the kernel could not start the test server ({run.ename})")
+        self._drain_iopub()
         self._watch = threading.Thread(target=self._watch_memory, daemon=True)
         self._watch.start()
         return self
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def settle(self, seconds=2.0):
+        """Give a kernel that is going down (its socket closed) the time to be seen dead."""
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            pass
 
     def interrupt(self):
         if self.alive():
@@ -151,8 +168,6 @@ class Kernel:
         """Kill the kernel and everything it started."""
         if self.proc is None:
             return
-        from .runner import kill_tree
-
         kill_tree(self.proc.pid)
         try:
             self.proc.wait(timeout=10)
@@ -169,18 +184,36 @@ class Kernel:
 
         while self.alive():
             try:
-                procs = [psutil.Process(self.proc.pid)]
-                procs += procs[0].children(recursive=True)
+                kernel = psutil.Process(self.proc.pid)
+                if self._defuse(kernel.children(recursive=True)):
+                    continue  # forked copies share memory: counted once they are gone
+                procs = [kernel] + kernel.children(recursive=True)
                 rss = sum(p.memory_info().rss for p in procs)
             except psutil.Error:
                 rss = 0
             if rss > self.sandbox.memory:
-                from .runner import kill_tree
-
                 self.memory_exceeded = True
                 kill_tree(self.proc.pid)  # the main thread sees a dead kernel
                 return
             time.sleep(0.2)
+
+    def _defuse(self, procs):
+        """Kill the kernel's child processes when there are too many (a fork bomb), and
+        any orphan they left with us; the kernel itself goes on."""
+        import psutil
+
+        orphans = [p for p in psutil.Process().children() if p.pid != self.proc.pid]
+        children = procs + orphans
+        if len(children) > self.sandbox.max_children or orphans:
+            self.defused += 1
+            for p in children:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(children, timeout=2)
+            return True
+        return False
 
     # ------------------------------------------------------------------ cells
     def _drain_iopub(self):
@@ -233,7 +266,7 @@ class Kernel:
                         if budget > 0:
                             budget -= size
                             run.outputs.append(_output(kind, msg["content"]) if budget >= 0
-                                               else _note("[the grader cut the rest of this cell's output]"))
+                                               else note("[the grader cut the rest of this cell's output]"))
             if self.client.shell_channel.socket in events:
                 msg = self._recv(self.client.shell_channel)
                 if msg and msg["parent_header"].get("msg_id") == msg_id and \
@@ -258,24 +291,41 @@ class Kernel:
         return str(self.chan / f"rpc-{uuid.uuid4().hex[:8]}.sock")
 
 
+def kill_tree(pid):
+    """Kill process ``pid`` and all its descendants."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = parent.children(recursive=True) + [parent]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
 def _output(kind, content):
-    import nbformat
-
+    """A notebook output (nbformat v4, as a plain dict) from a message's content."""
     if kind == "stream":
-        return nbformat.v4.new_output("stream", name=content.get("name", "stdout"),
-                                      text=str(content.get("text", "")))
+        return {"output_type": "stream", "name": str(content.get("name", "stdout")),
+                "text": str(content.get("text", ""))}
     if kind == "error":
-        return nbformat.v4.new_output("error", ename=str(content.get("ename", "")),
-                                      evalue=str(content.get("evalue", "")),
-                                      traceback=[str(t) for t in content.get("traceback", [])][:50])
+        return {"output_type": "error", "ename": str(content.get("ename", "")),
+                "evalue": str(content.get("evalue", "")),
+                "traceback": [str(t) for t in content.get("traceback", [])][:50]}
     data = content.get("data", {})
-    data = {k: v for k, v in data.items() if isinstance(k, str)} if isinstance(data, dict) else {}
+    data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, dict, list))} \
+        if isinstance(data, dict) else {}
     if kind == "execute_result":
-        return nbformat.v4.new_output("execute_result", data=data, execution_count=None)
-    return nbformat.v4.new_output("display_data", data=data)
+        return {"output_type": "execute_result", "data": data, "metadata": {},
+                "execution_count": None}
+    return {"output_type": "display_data", "data": data, "metadata": {}}
 
 
-def _note(text):
-    import nbformat
-
-    return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
+def note(text):
+    """A stderr output saying what the grader did to a cell."""
+    return {"output_type": "stream", "name": "stderr", "text": text + "\n"}

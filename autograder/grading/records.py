@@ -9,6 +9,7 @@ are made from.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import warnings
@@ -30,6 +31,37 @@ RESULTS = sa.Table(
 )
 
 
+def db_paths(db_url):
+    """The folder of a SQLite gradebook (its journal files live beside it); () for a server."""
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        return (str(Path(url.database).resolve().parent),)
+    return ()
+
+
+@contextlib.contextmanager
+def lock(db_url):
+    """Exclusive access to a SQLite gradebook across processes (two graders at once never
+    see 'database is locked', and nbgrader's find-then-add of a submission is atomic);
+    a database server needs no lock of ours."""
+    folder = db_paths(db_url)
+    if not folder:
+        yield
+        return
+    import fcntl
+    from pathlib import Path
+
+    path = Path(sa.engine.make_url(db_url).database).resolve()
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def engine(db_url):
     """A SQLAlchemy engine on ``db_url``, with the results table created if missing."""
     eng = sa.create_engine(db_url)
@@ -38,7 +70,23 @@ def engine(db_url):
 
 
 def record(db_url, assignment, notebook, result):
-    """Store ``result`` (a runner.Result) for ``assignment`` in the gradebook."""
+    """Store ``result`` (a runner.Result) for ``assignment`` in the gradebook: updated in
+    place on a re-grade, under the gradebook's lock."""
+    with lock(db_url):
+        _record(db_url, assignment, notebook, result)
+
+
+def graded_students(db_url, assignment):
+    """{student: graded_at} of the results stored for ``assignment``."""
+    eng = engine(db_url)
+    q = sa.select(RESULTS.c.student, RESULTS.c.graded_at).where(RESULTS.c.assignment == assignment)
+    with eng.connect() as conn:
+        out = {r.student: r.graded_at for r in conn.execute(q)}
+    eng.dispose()
+    return out
+
+
+def _record(db_url, assignment, notebook, result):
     from nbgrader.api import Gradebook, MissingEntry
 
     # nbgrader's add_submission triggers SQLAlchemy autoflush warnings that mean nothing here

@@ -27,6 +27,8 @@ import nbformat
 
 from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
+from .kernel import kill_tree
+
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 
 
@@ -184,9 +186,18 @@ def zero(source, student, status, reason):
     return result
 
 
-def read_submission(path):
+NBGRADER_SCHEMA = 3  # nbgrader.nbgraderformat.SCHEMA_VERSION
+MAX_NOTEBOOK_BYTES = 100 << 20  # a course notebook with its figures is a few MB
+
+
+def read_submission(path, max_bytes=MAX_NOTEBOOK_BYTES):
     """The submitted notebook, or raise ValueError saying why it cannot be graded."""
     try:
+        size = Path(path).stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"the notebook is {size / 2**20:.0f} MiB, more than the "
+                             f"{max_bytes >> 20} MiB a submission may have (clear the outputs, "
+                             "Kernel > Restart & Clear Output, and submit again)")
         raw = Path(path).read_bytes()
         text = raw.decode("utf-8-sig")  # a BOM is harmless
     except UnicodeDecodeError as e:
@@ -200,24 +211,13 @@ def read_submission(path):
                          f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
     if not isinstance(nb.get("cells"), list):
         raise ValueError("the notebook has no cells")
+    for cell in nb.cells:  # as nbgrader: a format from the future is not guessed at
+        version = nbgrader_meta(cell).get("schema_version", 0)
+        if isinstance(version, int) and version > NBGRADER_SCHEMA:
+            raise ValueError(f"a cell's nbgrader metadata has schema version {version}, newer "
+                             f"than the {NBGRADER_SCHEMA} nbgrader and this grader know (was "
+                             "the notebook edited with another tool?)")
     return nb
-
-
-def kill_tree(pid):
-    """Kill process ``pid`` and all its descendants."""
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    procs = parent.children(recursive=True) + [parent]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 def _always_hidden():
@@ -269,7 +269,8 @@ def execute(nb, limits, name="submission.ipynb"):
             else:
                 status = data if isinstance(data, dict) else {}
         problem = problem or status.get("stopped") or ""
-        return executed, verdicts, problem, status.get("walls", {})
+        incidents = [str(i) for i in status.get("incidents", [])][:10]
+        return executed, verdicts, problem, status.get("walls", {}), incidents
 
 
 def grade(source, submission, limits=None):
@@ -284,14 +285,16 @@ def grade(source, submission, limits=None):
         except ValueError as e:
             result = zero(source, submission.student, "unreadable", str(e))
         else:
-            executed, verdicts, problem, walls = execute(prepare(source, submitted), limits)
+            executed, verdicts, problem, walls, incidents = execute(prepare(source, submitted),
+                                                                    limits)
             if executed is None:
                 result = zero(source, submission.student, "crashed", problem or "no output")
             else:
                 status = "graded"
                 if problem:
                     status = "timeout" if "time limit" in problem else "crashed"
-                result = Result(submission.student, status, problem, executed=executed,
+                reason = "; ".join([problem] * bool(problem) + incidents)
+                result = Result(submission.student, status, reason, executed=executed,
                                 walls=walls)
                 score(source, verdicts, result)
     result.seconds = time.monotonic() - start
