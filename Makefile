@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/lstm_numpy_vs_torch.py
+	$(PY) benchmarks/grading.py
 
 clean:
 	rm -rf _build .jupyter_cache

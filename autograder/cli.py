@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 from .grading import course as course_mod
@@ -45,9 +46,10 @@ def cmd_grade(args):
     course = _course(args)
     limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout,
                            memory=args.memory << 20)
+    start = time.monotonic()
     results = classroom.grade_class(course, args.assignment, args.submissions, jobs=args.jobs,
                                     limits=limits, progress=not args.quiet, resume=args.resume)
-    print(classroom.table(results))
+    print(classroom.table(results, wall=time.monotonic() - start))
     if args.json:
         Path(args.json).write_text(json.dumps(classroom.to_json(results), indent=2) + "\n")
     return 0

@@ -2,8 +2,10 @@
 
 This package is what students receive beside the released notebooks: assertions with
 messages written for them (``expect``), numerical gradients (``gradcheck``) and
-``course-check NOTEBOOK``, which runs a notebook and lists its tests. It holds no reference
-implementation and no hidden test.
+``python -m coursekit check NOTEBOOK``, which runs a notebook and lists its tests. It also
+holds the kernel's side of a hidden test (``serve``, ``wire``): the grader asks the kernel
+for values through it, as plain data. It holds no reference implementation and no hidden
+test.
 """
 from .expect import (CheckFailed, diagnose, expect_array, expect_close, expect_equal,
                      expect_float, expect_grad, expect_tuple, expect_unchanged)

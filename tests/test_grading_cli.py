@@ -116,7 +116,9 @@ def test_every_student_gets_a_grade_with_a_reason(graded):
     assert g["ben"]["tests"] == {"test_double": {"score": 2, "max_score": 2},
                                  "test_square": {"score": 0, "max_score": 1}}
     for s, status, words in [("dan", "unreadable", "JSON"), ("eve", "unreadable", "UTF-8"),
-                             ("fay", "missing", "no notebook"), ("gus", "crashed", "kernel died"),
+                             ("fay", "missing", "no notebook"),
+                             # the kernel is restarted and the rest of the notebook graded
+                             ("gus", "graded", "kernel died in cell 3; the kernel was restarted"),
                              ("jon", "missing", "several notebooks")]:
         assert g[s]["score"] == 0 and g[s]["status"] == status and words in g[s]["reason"], s
 

@@ -5,11 +5,17 @@ It builds fresh inputs, calls the student's function through ``Student.call`` an
 the result with ``autograder.reference`` using the ``coursekit.expect`` helpers; any
 ``CheckFailed`` is the verdict "0 points", with its message as the feedback.
 
-``Student.call`` is the only way a check reaches student code, so the policy lives here:
-- every argument is a fresh copy, so an in-place write cannot corrupt the next case;
-- the other graded functions of the assignment are replaced, for the duration of the call,
-  by the reference (isolation): a mistake in ``rnn_step_forward`` costs its own points and
-  not those of the ``rnn_forward`` that calls it;
+``Student.call`` is the only way a check reaches student code, and it reaches it through a
+link: ``SocketLink`` to a student's kernel in another process (grading), or ``LocalLink``
+in this one (a solution notebook running its own hidden tests, the test suite). Either way
+the arguments and the results cross as ``coursekit.wire`` messages, plain data only, and the
+comparison happens here. The policy:
+- every argument arrives as a fresh copy, so an in-place write cannot corrupt the next
+  case, and the student's side reports any argument written into;
+- the graded functions before this one in the notebook (its building blocks) are answered
+  by the reference for the duration of the call (isolation): a mistake in
+  ``rnn_step_forward`` costs its own points and not those of the ``rnn_forward`` that calls
+  it;
 - a profiler watches the call, and calling the reference, ``torch.nn.RNN/LSTM/GRU``, torch's
   autograd or another forbidden library routine fails the check (delegation).
 Backward checks feed the student's backward the reference forward's cache, whose layout the

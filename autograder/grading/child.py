@@ -12,7 +12,8 @@ restarted, the cells before the one that killed it are run again, and grading go
 after that cell: a crash costs the tests that were running, not the rest of the notebook.
 
 JOB is a JSON file: {"notebook", "out_dir", "work", "chan", "cell_timeout", "hidden",
-"sandbox"}.
+"sandbox", "zygote"}. ``python -m autograder.grading.child --zygote`` is the warm parent
+the grader forks these processes from (``kernel.Zygote``).
 """
 from __future__ import annotations
 
@@ -111,9 +112,14 @@ class Grading:
             self.kernel.kill()
         self.starts += 1
         self.kernel = Kernel(self.job["work"], Path(self.job["chan"]) / f"k{self.starts}",
-                             hidden=self.job.get("hidden", []), sandbox=self.sandbox)
+                             hidden=self.job.get("hidden", []), sandbox=self.sandbox,
+                             zygote=self.job.get("zygote"))
         t = time.monotonic()
-        self.kernel.start()
+        try:
+            self.kernel.start()
+        finally:  # the parent kills it if we cannot (a forked kernel is not our child)
+            if self.kernel.proc is not None:
+                self.status["kernels"] = self.status.get("kernels", []) + [self.kernel.proc.pid]
         self.status["walls"] = self.kernel.walls
         self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
 
@@ -199,6 +205,39 @@ class Grading:
 
 
 def main(job_path):
+    """Grade the job at ``job_path``; a failure of ours is written to error.txt beside it."""
+    try:
+        _main(job_path)
+    except BaseException as e:
+        (Path(job_path).parent / "error.txt").write_text(f"{type(e).__name__}: {str(e)[:200]}")
+        raise
+
+
+def zygote():
+    """A warm parent for this module's processes (``kernel.Zygote``): torch, the checks
+    and Jupyter's client imported once, one fork per submission."""
+    from autograder import checks
+    from autograder.grading import kernel, kernel_zygote  # noqa: F401
+
+    checks.load()
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    import jupyter_client  # noqa: F401
+    import psutil  # noqa: F401
+    import zmq  # noqa: F401
+
+    def run(req):
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # the zygote's stdout is a pipe nobody reads any more
+            os.dup2(null, fd)
+        main(req["job"])
+
+    kernel_zygote.fork_server(run, ctypes.CDLL(None).prctl)
+
+
+def _main(job_path):
     job = json.loads(Path(job_path).read_text())
     # orphans of the kernel (a fork bomb's children) are re-parented here, where the
     # watchdog and the parent's kill of this process tree find them
@@ -209,7 +248,7 @@ def main(job_path):
     except (OSError, AttributeError):
         pass
     grading = Grading(job)
-    if any("torch" in _source(c) for c in grading.nb["cells"]):
+    if "torch" not in sys.modules and any("torch" in _source(c) for c in grading.nb["cells"]):
         # the checks of a PyTorch notebook need torch here too: imported while the
         # kernel starts, on another core
         import threading
@@ -224,4 +263,4 @@ def main(job_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    zygote() if sys.argv[1] == "--zygote" else main(sys.argv[1])

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from . import course as course_mod
-from . import records, runner, submissions
+from . import kernel, records, runner, submissions
 
 
 class Progress:
@@ -76,7 +76,9 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
                                             *records.db_paths(course.db_url))
     bar = Progress(len(found)) if progress and found else None
     results = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with kernel.Zygote("kernel") as warm, kernel.Zygote("grader") as grader, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        limits.zygote, limits.grader = warm, grader
         futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
         for fut in as_completed(futures):
             sub = futures[fut]
@@ -96,7 +98,7 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
     return sorted(results, key=lambda r: r.student)
 
 
-def table(results):
+def table(results, wall=None):
     """A plain-text table of the scores, one line per student, then a summary line."""
     if not results:
         return "no student folders found"
@@ -108,14 +110,17 @@ def table(results):
     n_err = sum(r.status != "graded" for r in results)
     secs = sum(r.seconds for r in results)
     lines.append(f"{len(results)} graded ({n_err} with a problem), "
-                 f"{secs / len(results):.1f} s per submission")
+                 f"{secs / len(results):.1f} s per submission"
+                 + (f", {wall:.0f} s in all ({len(results) / wall:.2f} per second)" if wall else ""))
     return "\n".join(lines)
 
 
 def to_json(results):
-    """The --json document: student -> score, max_score, status, reason, tests."""
+    """The --json document: student -> score, max_score, status, reason, walls (what the
+    sandbox applied to the kernel), tests."""
     return {r.student: {"score": r.score, "max_score": r.max_score, "status": r.status,
-                        "reason": r.reason,
+                        "reason": r.reason, "walls": r.walls, "seconds": round(r.seconds, 3),
+                        "compute_seconds": round(r.compute, 3),
                         "tests": {g: {"score": t["score"], "max_score": t["max_score"]}
                                   for g, t in r.tests.items()}}
             for r in results}

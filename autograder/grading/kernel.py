@@ -69,13 +69,14 @@ class Kernel:
     ``hidden``: paths the kernel must not read (the course, the gradebook, the submissions).
     """
 
-    def __init__(self, work, chan, hidden=(), sandbox=None):
+    def __init__(self, work, chan, hidden=(), sandbox=None, zygote=None):
         # chan holds this kernel's sockets and connection file; a restart uses a new one
         self.work, self.chan = Path(work), Path(chan)
         self.chan.mkdir(parents=True, exist_ok=True)
         self.serve_path = str(self.chan / "serve.sock")
         self.sandbox = sandbox or Sandbox()
         self.hidden = list(hidden)
+        self.zygote = zygote  # {"socket", "token"} of a kernel_zygote, or None: a fresh Python
         self.proc = None
         self.client = None
         self.walls = {}
@@ -109,11 +110,13 @@ class Kernel:
                 "env": env}
         spec_path = self.chan / "sandbox.json"
         spec_path.write_text(json.dumps(spec))
-        cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
-               sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)]
-        self.proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = self._fork(spec_path, conn) if self.zygote else None
+        if self.proc is None:
+            cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
+                   sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)]
+            self.proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
         ctx = zmq.Context()
         ctx.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
         self.client = BlockingKernelClient(connection_file=str(conn), context=ctx)
@@ -147,6 +150,11 @@ class Kernel:
         self._watch.start()
         return self
 
+    def _fork(self, spec_path, conn):
+        """A kernel forked by the warm zygote; None when it cannot (then a fresh Python)."""
+        return fork(self.zygote, spec=str(spec_path), connection_file=str(conn),
+                    cwd=str(self.work))
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -169,6 +177,7 @@ class Kernel:
         if self.proc is None:
             return
         kill_tree(self.proc.pid)
+        kill_session(self.proc.pid)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -184,36 +193,28 @@ class Kernel:
 
         while self.alive():
             try:
-                kernel = psutil.Process(self.proc.pid)
-                if self._defuse(kernel.children(recursive=True)):
+                procs = _session(self.proc.pid)
+                if self._defuse([p for p in procs if p.pid != self.proc.pid]):
                     continue  # forked copies share memory: counted once they are gone
-                procs = [kernel] + kernel.children(recursive=True)
                 rss = sum(p.memory_info().rss for p in procs)
             except psutil.Error:
                 rss = 0
             if rss > self.sandbox.memory:
                 self.memory_exceeded = True
-                kill_tree(self.proc.pid)  # the main thread sees a dead kernel
+                kill_session(self.proc.pid)  # the main thread sees a dead kernel
                 return
             time.sleep(0.2)
 
-    def _defuse(self, procs):
-        """Kill the kernel's child processes when there are too many (a fork bomb), and
-        any orphan they left with us; the kernel itself goes on."""
+    def _defuse(self, children):
+        """Kill the kernel's other processes (its children, and their orphans) when there
+        are too many of them (a fork bomb); the kernel itself goes on."""
         import psutil
 
-        orphans = [p for p in psutil.Process().children() if p.pid != self.proc.pid]
-        children = procs + orphans
-        if len(children) > self.sandbox.max_children or orphans:
-            self.defused += 1
-            for p in children:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(children, timeout=2)
-            return True
-        return False
+        if len(children) <= self.sandbox.max_children:
+            return False
+        self.defused += 1
+        kill_all(children, wait=2)
+        return True
 
     # ------------------------------------------------------------------ cells
     def _drain_iopub(self):
@@ -291,21 +292,127 @@ class Kernel:
         return str(self.chan / f"rpc-{uuid.uuid4().hex[:8]}.sock")
 
 
+class Zygote:
+    """A warm parent process for a grading run, as a context: yields its address
+    ({"socket", "token"}) for ``fork(...)``, or None when it cannot start.
+
+    ``kind``: "kernel" (``kernel_zygote.py``: students' kernels, no grader code in memory)
+    or "grader" (``child.py --zygote``: the grading processes, checks and torch imported).
+    """
+
+    def __init__(self, kind="kernel"):
+        self.kind = kind
+        self.proc, self.address, self.tmp = None, None, None
+
+    def __enter__(self):
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory(prefix="zygote-")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.tmp.name,
+               "MPLCONFIGDIR": self.tmp.name, "MPLBACKEND": "agg", "LANG": "C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        if os.environ.get("OMP_NUM_THREADS"):
+            env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
+        if self.kind == "kernel":
+            cmd = [sys.executable, str(Path(__file__).with_name("kernel_zygote.py"))]
+        else:  # the grading processes keep the grader's environment (AUTOGRADER_SEED, ...)
+            cmd, env = [sys.executable, "-m", "autograder.grading.child", "--zygote"], None
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=env, cwd=self.tmp.name, start_new_session=True, text=True)
+            self.address = json.loads(self.proc.stdout.readline())
+        except (OSError, ValueError):
+            self.address = None
+        return self.address
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            kill_tree(self.proc.pid)
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def fork(address, **request):
+    """Ask the Zygote at ``address`` for a process; its Forked, or None when it cannot."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30.0)
+            s.connect("\0" + address["socket"])
+            s.sendall((json.dumps({"token": address["token"], **request}) + "\n").encode())
+            answer = json.loads(s.makefile().readline())
+        return Forked(int(answer["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Forked:
+    """A process that is not our child (the zygote's), with the part of Popen we use."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        import psutil
+
+        try:
+            return None if psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE else 0
+        except psutil.NoSuchProcess:
+            return 0
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("kernel", timeout)
+            time.sleep(0.02)
+        return 0
+
+
+def _session(pid):
+    """The processes of the session led by ``pid``: a kernel and all it started (orphans
+    included, unless they left the session)."""
+    import psutil
+
+    members = []
+    for p in psutil.pids():
+        try:
+            if os.getsid(p) == pid:
+                members.append(psutil.Process(p))
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+def kill_all(procs, wait=5):
+    """SIGKILL every psutil.Process of ``procs``; wait up to ``wait`` s for them to go."""
+    import psutil
+
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=wait)
+
+
+def kill_session(pid):
+    """Kill the session led by ``pid``."""
+    kill_all(_session(pid))
+
+
 def kill_tree(pid):
     """Kill process ``pid`` and all its descendants."""
     import psutil
 
     try:
         parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.Error:  # gone already, perhaps while we looked
         return
-    procs = parent.children(recursive=True) + [parent]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
+    kill_all(procs, wait=10)
 
 
 def _output(kind, content):

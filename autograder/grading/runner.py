@@ -27,7 +27,7 @@ import nbformat
 
 from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
-from .kernel import kill_tree
+from .kernel import fork, kill_session, kill_tree
 
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 
@@ -41,6 +41,8 @@ class Limits:
     notebook_timeout: int = NOTEBOOK_TIMEOUT
     memory: int = 6 << 30
     hidden: tuple = ()
+    zygote: dict | None = None  # address of a kernel.Zygote: kernels start warm
+    grader: dict | None = None  # address of the grading processes' Zygote
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Result:
     seconds: float = 0.0
     executed: object = None  # the executed notebook (for formgrader), when there is one
     walls: dict = field(default_factory=dict)  # what the sandbox applied (kernel.Sandbox)
+    compute: float = 0.0  # seconds the notebook's cells and hidden tests took
 
     @property
     def score(self):
@@ -220,6 +223,40 @@ def read_submission(path, max_bytes=MAX_NOTEBOOK_BYTES):
     return nb
 
 
+@dataclass
+class Execution:
+    """What ``execute`` brings back: the executed notebook (or None), the verdicts, why the
+    run stopped early (or ''), the sandbox's walls, incidents, and the compute seconds."""
+    executed: object
+    verdicts: dict
+    problem: str
+    walls: dict
+    incidents: list
+    compute: float
+
+
+def _run_child(job, limits):
+    """Run the grading process on ``job`` (forked warm when the run has a grader zygote);
+    returns '' or why it failed."""
+    forked = fork(limits.grader, job=str(job)) if limits.grader else None
+    if forked is None:
+        cmd = [sys.executable, "-m", "autograder.grading.child", str(job)]
+        forked = subprocess.Popen(cmd, cwd=job.parent, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+    problem = ""
+    try:
+        forked.wait(timeout=limits.notebook_timeout)
+    except subprocess.TimeoutExpired:
+        problem = f"the notebook ran past the time limit of {limits.notebook_timeout} s"
+    finally:
+        kill_tree(forked.pid)
+    error = job.parent / "error.txt"
+    if not problem and error.is_file():
+        problem = f"the grading process failed ({error.read_text()[:200]})"
+    return problem
+
+
 def _always_hidden():
     """The grader's own code (the reference and the checks) and its package."""
     return [str(Path(__file__).resolve().parents[1])]
@@ -227,7 +264,7 @@ def _always_hidden():
 
 def execute(nb, limits, name="submission.ipynb"):
     """Run ``nb`` through the grader's process (``child``), the student's code in a sandboxed
-    kernel; returns (executed notebook or None, verdicts, problem or '', walls)."""
+    kernel; returns an Execution."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         work, chan, io_dir = Path(tmp) / "work", Path(tmp) / "chan", Path(tmp) / "io"
         for d in (work, chan, io_dir):
@@ -237,23 +274,9 @@ def execute(nb, limits, name="submission.ipynb"):
         job = {"notebook": str(src), "out_dir": str(io_dir), "work": str(work), "chan": str(chan),
                "cell_timeout": limits.cell_timeout,
                "hidden": [str(h) for h in limits.hidden] + _always_hidden() + [str(io_dir)],
-               "sandbox": {"memory": int(limits.memory)}}
+               "sandbox": {"memory": int(limits.memory)}, "zygote": limits.zygote}
         (io_dir / "job.json").write_text(json.dumps(job))
-        cmd = [sys.executable, "-m", "autograder.grading.child", str(io_dir / "job.json")]
-        proc = subprocess.Popen(cmd, cwd=io_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
-        problem = ""
-        try:
-            _, err = proc.communicate(timeout=limits.notebook_timeout)
-            if proc.returncode != 0:
-                tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-                problem = f"the grading process failed ({tail[0][:200]})"
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.communicate()
-            problem = f"the notebook ran past the time limit of {limits.notebook_timeout} s"
-        finally:
-            kill_tree(proc.pid)
+        problem = _run_child(io_dir / "job.json", limits)
         executed, verdicts, status = None, {}, {}
         try:
             executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
@@ -268,9 +291,16 @@ def execute(nb, limits, name="submission.ipynb"):
                 verdicts = data if isinstance(data, dict) else {}
             else:
                 status = data if isinstance(data, dict) else {}
+        for pid in status.get("kernels", []):  # forked by the zygote: not in our tree
+            if isinstance(pid, int) and pid > 1:
+                kill_session(pid)
         problem = problem or status.get("stopped") or ""
         incidents = [str(i) for i in status.get("incidents", [])][:10]
-        return executed, verdicts, problem, status.get("walls", {}), incidents
+        timings = status.get("seconds", {}) if isinstance(status.get("seconds"), dict) else {}
+        # the notebook's own compute: its cells and hidden tests (not the kernel's start)
+        compute = sum(v for k, v in timings.items() if k.startswith("cell")
+                      and isinstance(v, (int, float)))
+        return Execution(executed, verdicts, problem, status.get("walls", {}), incidents, compute)
 
 
 def grade(source, submission, limits=None):
@@ -285,17 +315,16 @@ def grade(source, submission, limits=None):
         except ValueError as e:
             result = zero(source, submission.student, "unreadable", str(e))
         else:
-            executed, verdicts, problem, walls, incidents = execute(prepare(source, submitted),
-                                                                    limits)
-            if executed is None:
-                result = zero(source, submission.student, "crashed", problem or "no output")
+            run = execute(prepare(source, submitted), limits)
+            if run.executed is None:
+                result = zero(source, submission.student, "crashed", run.problem or "no output")
             else:
                 status = "graded"
-                if problem:
-                    status = "timeout" if "time limit" in problem else "crashed"
-                reason = "; ".join([problem] * bool(problem) + incidents)
-                result = Result(submission.student, status, reason, executed=executed,
-                                walls=walls)
-                score(source, verdicts, result)
+                if run.problem:
+                    status = "timeout" if "time limit" in run.problem else "crashed"
+                reason = "; ".join([run.problem] * bool(run.problem) + run.incidents)
+                result = Result(submission.student, status, reason, executed=run.executed,
+                                walls=run.walls, compute=run.compute)
+                score(source, run.verdicts, result)
     result.seconds = time.monotonic() - start
     return result
