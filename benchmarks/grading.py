@@ -143,11 +143,22 @@ def main():
         print(f"per submission (--jobs {min(ours)}): {t1 / n:.2f} s wall, {compute:.2f} s of the "
               f"notebook's own cells and hidden tests, overhead {overhead:.2f} s "
               f"(target < {TARGET_OVERHEAD})")
-        honest = [s for s, k in kinds.items() if k in ("correct", "partial")]
-        disagree = {s: (nbg_scores[s], r1[s]["score"]) for s in honest
+        correct = [s for s, k in kinds.items() if k == "correct"]
+        disagree = {s: (nbg_scores[s], r1[s]["score"]) for s in correct
                     if nbg_scores[s] is None or abs(nbg_scores[s] - r1[s]["score"]) > 1e-9}
-        print(f"scores of the {len(honest)} honest submissions: "
+        print(f"scores of the {len(correct)} correct submissions: "
               + ("all equal to nbgrader's" if not disagree else f"DIFFER: {disagree}"))
+        # a partial notebook: one mistake. nbgrader runs every test cell in the kernel, so
+        # the mistake also fails the tests of the functions that call the mistaken one;
+        # ours grades each function on its own (isolation), so it loses that function only
+        partial = [s for s, k in kinds.items() if k == "partial"]
+        lower = {s: (nbg_scores[s], r1[s]["score"]) for s in partial
+                 if nbg_scores[s] is None or r1[s]["score"] < nbg_scores[s] - 1e-9}
+        more = sum(r1[s]["score"] > (nbg_scores[s] or 0) + 1e-9 for s in partial)
+        print(f"partial submissions: {len(partial) - more} scored the same, {more} higher than "
+              "with nbgrader (the cost of a mistake stays with its function)"
+              + (f"; LOWER: {lower}" if lower else ""))
+        disagree.update(lower)
         best = max(n / t for t, _ in ours.values())
         print(f"best throughput ratio: {best * t_nbg / n:.2f} (target >= {TARGET_RATIO})")
         return 0 if not disagree else 1
