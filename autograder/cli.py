@@ -43,12 +43,18 @@ def cmd_release(args):
 def cmd_grade(args):
     from .grading import classroom, runner
 
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs: expected a positive number, got {args.jobs}")
+    if args.jobs is not None and args.scheduler:
+        raise ValueError("--jobs: grading on a cluster (--scheduler), the workers' threads "
+                         "decide how many submissions run at once")
     course = _course(args)
     limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout,
                            memory=args.memory << 20)
     start = time.monotonic()
     results = classroom.grade_class(course, args.assignment, args.submissions, jobs=args.jobs,
-                                    limits=limits, progress=not args.quiet, resume=args.resume)
+                                    limits=limits, progress=not args.quiet, resume=args.resume,
+                                    scheduler=args.scheduler)
     print(classroom.table(results, wall=time.monotonic() - start))
     if args.json:
         Path(args.json).write_text(json.dumps(classroom.to_json(results), indent=2) + "\n")
@@ -117,7 +123,11 @@ def parser():
     g.add_argument("assignment")
     g.add_argument("submissions")
     g.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
-    g.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
+    g.add_argument("--jobs", type=int, help="submissions graded at once on this machine "
+                   "(default: all cores)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler (tcp://host:8786) or scheduler "
+                        "file; this process still writes the gradebook")
     g.add_argument("--timeout", type=int, default=900, metavar="SECONDS",
                    help="time limit per submission (default 900)")
     g.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",

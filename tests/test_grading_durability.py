@@ -4,13 +4,13 @@ on the same gradebook at once, leave every grade present once, equal to a quiet 
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import nbformat
 import pytest
+import sqlalchemy as sa
 
 from autograder.cli import main
 
@@ -39,23 +39,28 @@ def make_class(course, folder):
     return folder
 
 
-def grade_cmd(course, folder, out, *extra):
+def grade_cmd(course, folder, out, *extra, jobs=2):
     return [sys.executable, "-m", "autograder.cli", "grade", "toy", str(folder), "--course",
-            str(course), "--json", str(out), "--quiet", "--jobs", "2", *extra]
+            str(course), "--json", str(out), "--quiet", *(["--jobs", str(jobs)] if jobs else []),
+            *extra]
 
 
-def gradebook(course):
-    """(rows of our results table, nbgrader's grade rows) of the course's gradebook."""
-    db = sqlite3.connect(course / "gradebook.db")
-    ours = db.execute("select student, score, status from autograder_results "
-                      "where assignment = 'toy' order by student").fetchall()
-    grades = db.execute(
-        "select s.student_id, c.name, g.auto_score from grade g "
-        "join submitted_notebook n on g.notebook_id = n.id "
-        "join submitted_assignment s on n.assignment_id = s.id "
-        "join base_cell c on g.cell_id = c.id order by 1, 2").fetchall()
-    subs = db.execute("select student_id, count(*) from submitted_assignment group by 1").fetchall()
-    db.close()
+def gradebook(course, db_url=None):
+    """(rows of our results table, nbgrader's grade rows, submissions per student) of the
+    course's gradebook (``db_url``: another one, such as a PostgreSQL database)."""
+    eng = sa.create_engine(db_url or f"sqlite:///{course / 'gradebook.db'}",
+                           poolclass=sa.pool.NullPool)
+    with eng.connect() as db:
+        run = lambda q: [tuple(r) for r in db.execute(sa.text(q))]  # noqa: E731
+        ours = run("select student, score, status from autograder_results "
+                   "where assignment = 'toy' order by student")
+        grades = run(
+            "select s.student_id, c.name, g.auto_score from grade g "
+            "join submitted_notebook n on g.notebook_id = n.id "
+            "join submitted_assignment s on n.assignment_id = s.id "
+            "join base_cell c on g.cell_id = c.id order by 1, 2")
+        subs = run("select student_id, count(*) from submitted_assignment group by 1 order by 1")
+    eng.dispose()
     return ours, grades, subs
 
 
@@ -77,7 +82,7 @@ def test_a_grader_killed_half_way_loses_and_doubles_nothing(quiet_run, tmp_path)
         time.sleep(0.5)
         try:
             done = len(gradebook(course)[0])
-        except sqlite3.OperationalError:
+        except sa.exc.OperationalError:
             done = 0
         if done >= 3:
             break

@@ -1,11 +1,13 @@
 """Grading a whole class: every student graded, in parallel, every grade recorded.
 
-Submissions run in child processes (``runner``), several at once; only this process writes
-the gradebook, one student at a time as results arrive, so a crash of one submission, or of
-its child process, never costs another student a grade.
+Submissions run in child processes (``runner``), several at once, on this machine or on the
+workers of a Dask cluster (``cluster``); only this process writes the gradebook, one student
+at a time as results arrive, so a crash of one submission, of its child process or of a
+worker never costs another student a grade, nor gives one two.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -16,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from . import course as course_mod
-from . import kernel, records, runner, submissions
+from . import cluster, kernel, records, runner, submissions
 
 
 class Progress:
@@ -51,42 +53,45 @@ def _mtime(path):
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
 
 
-def grade_class(course, assignment, folder, jobs=None, limits=None, progress=True, resume=False):
+def grade_class(course, assignment, folder, jobs=None, limits=None, progress=True, resume=False,
+                scheduler=None):
     """Grade every student folder in ``folder``; returns the list of runner.Result.
 
+    ``jobs``: submissions graded at once on this machine (default: all cores).
+    ``scheduler``: the address of a Dask scheduler (``cluster.connect``); the submissions
+    then run on its workers, and ``jobs`` is theirs to decide.
     ``resume``: skip the students already graded (by an interrupted run) whose notebook has
     not changed since.
 
-    Records each result in the course's gradebook and writes the executed notebook to
-    ``autograded/<student>/<assignment>/`` (formgrader reads it for the written answers).
+    Records each result in the course's gradebook as it arrives (this process alone writes
+    it) and writes the executed notebook to ``autograded/<student>/<assignment>/``
+    (formgrader reads it for the written answers).
     """
     source_path = course.source_notebook(assignment)
     source = nbformat.read(str(source_path), as_version=4)
     found = submissions.find(folder, assignment)
+    client = cluster.connect(scheduler) if scheduler else None  # a bad address fails first
     with records.lock(course.db_url):
         course_mod.register(course, assignment)
     if resume:  # after an interrupted run: only who has no grade newer than the notebook
         done = records.graded_students(course.db_url, assignment)
         found = [s for s in found if s.student not in done or
                  (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
-    jobs = jobs or os.cpu_count() or 1
     # the student's kernel reads none of these: the course (sources, gradebook), the class
     limits = dataclasses.replace(limits or runner.Limits())
     limits.hidden = tuple(limits.hidden) + (str(course.root), str(Path(folder).resolve()),
                                             *records.db_paths(course.db_url))
     bar = Progress(len(found)) if progress and found else None
     results = []
-    with kernel.Zygote("kernel") as warm, kernel.Zygote("grader") as grader, \
-            ThreadPoolExecutor(max_workers=jobs) as pool:
-        limits.zygote, limits.grader = warm, grader
-        futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
-        for fut in as_completed(futures):
-            sub = futures[fut]
-            try:
-                result = fut.result()
-            except Exception as e:  # a bug of ours must still leave a recorded grade
-                result = runner.zero(source, sub.student, "crashed",
-                                     f"the grader failed on this submission ({type(e).__name__}: {e})")
+    with contextlib.ExitStack() as stack:
+        if client is not None:
+            stack.enter_context(client)
+            arriving = cluster.grade_all(client, source, found, limits)
+        else:
+            arriving = _grade_here(stack, source, found, limits, jobs or os.cpu_count() or 1)
+        for sub, result in arriving:
+            if isinstance(result, BaseException):  # a bug of ours, or every worker lost
+                result = runner.zero(source, sub.student, "crashed", _failure(result))
             if result.executed is not None:
                 out = course.autograded(result.student, assignment)
                 out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,28 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             if bar:
                 bar.step(result.student)
     return sorted(results, key=lambda r: r.student)
+
+
+def _grade_here(stack, source, found, limits, jobs):
+    """Grade on this machine, ``jobs`` at once, from warm zygotes; yields (submission,
+    Result or exception) as they complete."""
+    limits.zygote = stack.enter_context(kernel.Zygote("kernel"))
+    limits.grader = stack.enter_context(kernel.Zygote("grader"))
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=jobs))
+    futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
+    for fut in as_completed(futures):
+        try:
+            yield futures[fut], fut.result()
+        except Exception as e:
+            yield futures[fut], e
+
+
+def _failure(e):
+    """Why a submission has no result, for its recorded zero."""
+    if type(e).__name__ == "KilledWorker":
+        return ("every cluster worker that ran this submission died (the submission may "
+                "exhaust a worker's memory); grade it alone to see why")
+    return f"the grader failed on this submission ({type(e).__name__}: {e})"
 
 
 def table(results, wall=None):

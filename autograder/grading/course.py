@@ -18,6 +18,9 @@ from pathlib import Path
 from autograder import notebooks
 
 
+COURSE_ID = "default_course"
+
+
 @dataclass
 class Course:
     """A course folder (``root``) and the SQLAlchemy URL of its gradebook (``db_url``)."""
@@ -79,6 +82,9 @@ def _nbgrader_config(course, release_dir, db_url):
     c.CourseDirectory.source_directory = "solutions"
     c.CourseDirectory.release_directory = str(release_dir)
     c.CourseDirectory.db_url = db_url
+    # nbgrader's default course id, '', is never created as a course row: SQLite does not
+    # mind the dangling key, PostgreSQL refuses it. The id the Gradebook API uses by default:
+    c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "README.md"]
     c.Exchange.root = tempfile.gettempdir()  # never used; the default may be unwritable
     return c

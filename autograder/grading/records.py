@@ -41,11 +41,30 @@ def db_paths(db_url):
     return ()
 
 
+LOCK_KEY = 0x6175746F67726164  # "autograd": the advisory lock of the gradebook on PostgreSQL
+
+
 @contextlib.contextmanager
 def lock(db_url):
-    """Exclusive access to a SQLite gradebook across processes (two graders at once never
-    see 'database is locked', and nbgrader's find-then-add of a submission is atomic);
-    a database server needs no lock of ours."""
+    """Exclusive access to the gradebook across processes, so that two graders at once
+    never see 'database is locked' and nbgrader's find-then-add of a student or submission
+    is atomic: a file lock beside a SQLite file, an advisory lock on PostgreSQL, none on
+    other servers."""
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with eng.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                    conn.commit()
+        finally:
+            eng.dispose()
+        return
     folder = db_paths(db_url)
     if not folder:
         yield
@@ -53,7 +72,7 @@ def lock(db_url):
     import fcntl
     from pathlib import Path
 
-    path = Path(sa.engine.make_url(db_url).database).resolve()
+    path = Path(url.database).resolve()
     with open(path.with_name(path.name + ".lock"), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
