@@ -21,7 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/lstm_numpy_vs_torch.py
+	$(PY) benchmarks/word2vec_vs_gensim.py
 	$(PY) benchmarks/grading.py
+	$(PY) benchmarks/book_build.py
 
 clean:
 	rm -rf _build .jupyter_cache

@@ -39,7 +39,10 @@ CPU figures. Otherwise the section says why it is skipped.
 
     python benchmarks/word2vec_vs_gensim.py [--epochs 10] [--seeds 1] [--seed 0] [--threads 1 2]
 
-The default (10 epochs, 1 seed, threads 1 and 2) took about 6 minutes on a 2-core machine.
+The default (10 epochs, 1 seed, threads 1 and 2) took 5 minutes on a 2-core machine that other
+work was using too (load average about 2). Under such load, torch's OpenMP threads spin-wait
+for one another and T > 1 can be much slower than T = 1 for ours; OMP_WAIT_POLICY=PASSIVE in
+the environment avoids most of it (printed in the header).
 """
 from __future__ import annotations
 
