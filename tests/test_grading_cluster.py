@@ -129,3 +129,14 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, capsys):
     code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
                  "--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"])
     assert code == 2 and "--jobs" in capsys.readouterr().err
+
+
+def test_a_submission_without_a_result_gets_a_zero_that_says_why():
+    from autograder.grading import classroom
+
+    KilledWorker = type("KilledWorker", (Exception,), {})  # distributed.scheduler.KilledWorker
+    assert "every cluster worker that ran this submission died" in classroom._failure(KilledWorker())
+    assert classroom._failure(KeyError("x")) == \
+        "the grader failed on this submission (KeyError: 'x')"
+    from distributed.scheduler import KilledWorker as Real
+    assert "every cluster worker" in classroom._failure(Real("grade-s01", "tcp://w0", 3))
