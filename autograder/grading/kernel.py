@@ -113,12 +113,15 @@ class Kernel:
         self.proc = self._fork(spec_path, conn) if self.zygote else None
         if self.proc is None:
             cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
-                   sys.executable, "-m", "ipykernel_launcher", "-f", str(conn)]
+                   sys.executable, "-m", "ipykernel_launcher", "-f", str(conn),
+                   "--HistoryManager.hist_file=:memory:"]
             self.proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
         ctx = zmq.Context()
         ctx.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+        # we connect before the kernel has bound its sockets: retry every 10 ms, not 100
+        ctx.setsockopt(zmq.RECONNECT_IVL, 10)
         self.client = BlockingKernelClient(connection_file=str(conn), context=ctx)
         self.client.load_connection_file()
         self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
@@ -218,9 +221,10 @@ class Kernel:
 
     # ------------------------------------------------------------------ cells
     def _drain_iopub(self):
+        """Drop what the kernel published so far (wait() ignores others' messages anyway)."""
         while True:
             try:
-                self.client.get_iopub_msg(timeout=0.05)
+                self.client.get_iopub_msg(timeout=0)
             except Exception:
                 return
 
