@@ -57,7 +57,7 @@ def warm_up():
     import ipykernel.debugger  # noqa: F401
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.zmqshell  # noqa: F401
-    import IPython.core.debugger  # noqa: F401  (0.13 s in IPKernelApp.init_pdb otherwise)
+    import IPython.core.debugger  # noqa: F401  (IPKernelApp.init_pdb)
     import IPython.core.history  # noqa: F401
     import pdb  # noqa: F401
     import sqlite3  # noqa: F401
