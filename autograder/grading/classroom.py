@@ -71,23 +71,27 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
     source = nbformat.read(str(source_path), as_version=4)
     found = submissions.find(folder, assignment)
     client = cluster.connect(scheduler) if scheduler else None  # a bad address fails first
-    with records.lock(course.db_url):
-        course_mod.register(course, assignment)
-    if resume:  # after an interrupted run: only who has no grade newer than the notebook
-        done = records.graded_students(course.db_url, assignment)
-        found = [s for s in found if s.student not in done or
-                 (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
-    # the student's kernel reads none of these: the course (sources, gradebook), the class
-    limits = dataclasses.replace(limits or runner.Limits())
-    limits.hidden = tuple(limits.hidden) + (str(course.root), str(Path(folder).resolve()),
-                                            *records.db_paths(course.db_url))
-    bar = Progress(len(found)) if progress and found else None
-    results = []
     with contextlib.ExitStack() as stack:
         if client is not None:
             stack.enter_context(client)
+        else:  # started now, the warm parents' imports overlap the registration
+            zygotes = kernel.start_zygotes(stack)
+        with records.lock(course.db_url):
+            course_mod.register(course, assignment)
+        if resume:  # after an interrupted run: only who has no grade newer than the notebook
+            done = records.graded_students(course.db_url, assignment)
+            found = [s for s in found if s.student not in done or
+                     (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
+        # the student's kernel reads none of these: the course (sources, gradebook), the class
+        limits = dataclasses.replace(limits or runner.Limits())
+        limits.hidden = tuple(limits.hidden) + (str(course.root), str(Path(folder).resolve()),
+                                                *records.db_paths(course.db_url))
+        bar = Progress(len(found)) if progress and found else None
+        results = []
+        if client is not None:
             arriving = cluster.grade_all(client, source, found, limits)
         else:
+            limits.zygote, limits.grader = (z.wait() for z in zygotes)
             arriving = _grade_here(stack, source, found, limits, jobs or os.cpu_count() or 1)
         for sub, result in arriving:
             if isinstance(result, BaseException):  # a bug of ours, or every worker lost
@@ -104,10 +108,8 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
 
 
 def _grade_here(stack, source, found, limits, jobs):
-    """Grade on this machine, ``jobs`` at once, from warm zygotes; yields (submission,
-    Result or exception) as they complete."""
-    limits.zygote = stack.enter_context(kernel.Zygote("kernel"))
-    limits.grader = stack.enter_context(kernel.Zygote("grader"))
+    """Grade on this machine, ``jobs`` at once, from the warm zygotes of ``limits``; yields
+    (submission, Result or exception) as they complete."""
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=jobs))
     futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
     for fut in as_completed(futures):

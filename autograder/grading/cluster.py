@@ -66,8 +66,7 @@ def _plugin_class():
 
         def setup(self, worker):
             self.stack = contextlib.ExitStack()
-            self.zygote = self.stack.enter_context(kernel.Zygote("kernel"))
-            self.grader = self.stack.enter_context(kernel.Zygote("grader"))
+            self.zygote, self.grader = (z.wait() for z in kernel.start_zygotes(self.stack))
             self.inbox = self.stack.enter_context(tempfile.TemporaryDirectory(prefix="inbox-"))
 
         def teardown(self, worker):

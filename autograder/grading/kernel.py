@@ -309,6 +309,11 @@ class Zygote:
         self.proc, self.address, self.tmp = None, None, None
 
     def __enter__(self):
+        self.start()
+        return self.wait()
+
+    def start(self):
+        """Start the process; it is ready once ``wait`` returns."""
         import tempfile
 
         self.tmp = tempfile.TemporaryDirectory(prefix="zygote-")
@@ -325,9 +330,17 @@ class Zygote:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 env=env, cwd=self.tmp.name, start_new_session=True, text=True)
-            self.address = json.loads(self.proc.stdout.readline())
-        except (OSError, ValueError):
-            self.address = None
+        except OSError:
+            self.proc = None
+
+    def wait(self):
+        """The address, once the imports are done (the first line it prints); or None."""
+        if self.proc is not None and self.address is None and not self.proc.stdout.closed:
+            try:
+                self.address = json.loads(self.proc.stdout.readline())
+            except (OSError, ValueError):
+                self.address = None
+            self.proc.stdout.close()  # read once: the zygote prints nothing more
         return self.address
 
     def __exit__(self, *exc):
@@ -335,6 +348,17 @@ class Zygote:
             kill_tree(self.proc.pid)
         if self.tmp is not None:
             self.tmp.cleanup()
+
+
+def start_zygotes(stack):
+    """A kernel and a grader Zygote, started at once, and stopped when ``stack`` (an
+    ExitStack) closes; ``z.wait()`` gives each one's address. Their imports, a few seconds
+    each, overlap each other and whatever the caller does before it waits."""
+    pair = (Zygote("kernel"), Zygote("grader"))
+    for z in pair:
+        stack.push(z)
+        z.start()
+    return pair
 
 
 def fork(address, **request):
