@@ -133,3 +133,85 @@ def test_the_sandbox_walls(tmp_path):
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {"read_hidden": False, "write_outside": False, "tcp": False, "signal": False,
                    "numpy": True}
+
+
+def _session_leader(tmp_path, code):
+    """A Python process leading its own session, running ``code`` (like a kernel)."""
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True, cwd=tmp_path)
+
+
+def test_the_memory_watch_kills_a_session_over_its_resident_memory(tmp_path):
+    """With CUDA the address space is not capped; the watch over resident memory (the
+    kernel and every process it started) is what stops a memory hog there."""
+    import threading
+
+    from autograder.grading.kernel import Kernel, Sandbox, _session
+
+    # the hog's child holds the memory: the session's sum counts, not the leader's own
+    hog = _session_leader(tmp_path, "import os, time\nif os.fork() == 0:\n"
+                          "    b = bytearray(400 << 20)\n    b[::4096] = b'x' * len(b[::4096])\n"
+                          "time.sleep(120)\n")
+    k = Kernel(tmp_path / "w", tmp_path / "c", sandbox=Sandbox(memory=200 << 20))
+    k.proc = hog
+    watch = threading.Thread(target=k._watch_memory, daemon=True)
+    watch.start()
+    watch.join(timeout=30)
+    assert not watch.is_alive() and k.memory_exceeded
+    hog.wait(timeout=10)  # killed (and reaped by the watch), with the rest of its session
+    assert not _session(hog.pid)
+
+
+def test_a_fork_bomb_is_defused_and_the_kernel_goes_on(tmp_path):
+    import threading
+    import time
+
+    import psutil
+
+    from autograder.grading.kernel import Kernel, Sandbox, _session
+
+    bomb = _session_leader(tmp_path, "import os, time\nfor _ in range(40):\n"
+                           "    if os.fork() == 0:\n        time.sleep(120)\n        os._exit(0)\n"
+                           "time.sleep(120)\n")
+    k = Kernel(tmp_path / "w", tmp_path / "c", sandbox=Sandbox(max_children=8))
+    k.proc = bomb
+    threading.Thread(target=k._watch_memory, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not k.defused and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert k.defused >= 1 and bomb.poll() is None  # the children went, the kernel stays
+        time.sleep(0.5)
+        assert [p.pid for p in _session(bomb.pid)] == [bomb.pid]
+        assert not k.memory_exceeded
+    finally:
+        psutil.Process(bomb.pid).kill()
+        bomb.wait()
+
+
+def test_forked_copies_are_not_counted_as_memory_they_share(tmp_path):
+    """Twenty forks of a 150 MiB process hold 20 x 150 MiB of resident pages, but share
+    them: under a 1 GiB limit the watch leaves them alone."""
+    import threading
+    import time
+
+    import psutil
+
+    from autograder.grading.kernel import Kernel, Sandbox
+
+    sharer = _session_leader(tmp_path, "import os, time\nb = bytearray(150 << 20)\n"
+                             "b[::4096] = b'x' * len(b[::4096])\nfor _ in range(20):\n"
+                             "    if os.fork() == 0:\n        time.sleep(120)\n        os._exit(0)\n"
+                             "time.sleep(120)\n")
+    k = Kernel(tmp_path / "w", tmp_path / "c", sandbox=Sandbox(memory=1 << 30, max_children=32))
+    k.proc = sharer
+    threading.Thread(target=k._watch_memory, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(psutil.Process(sharer.pid).children()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # five rounds of the watch
+        assert not k.memory_exceeded and sharer.poll() is None
+    finally:
+        for p in psutil.Process(sharer.pid).children() + [psutil.Process(sharer.pid)]:
+            p.kill()
+        sharer.wait()

@@ -198,8 +198,12 @@ class Kernel:
             try:
                 procs = _session(self.proc.pid)
                 if self._defuse([p for p in procs if p.pid != self.proc.pid]):
-                    continue  # forked copies share memory: counted once they are gone
+                    continue
                 rss = sum(p.memory_info().rss for p in procs)
+                if rss > self.sandbox.memory and len(procs) > 1:
+                    # forked copies share most pages with the kernel, and each one's RSS
+                    # counts them all: their proportional shares (PSS) count them once
+                    rss = sum(p.memory_full_info().pss for p in procs)
             except psutil.Error:
                 rss = 0
             if rss > self.sandbox.memory:
@@ -400,15 +404,19 @@ class Forked:
 
 
 def _session(pid):
-    """The processes of the session led by ``pid``: a kernel and all it started (orphans
-    included, unless they left the session)."""
+    """The live processes of the session led by ``pid``: a kernel and all it started
+    (orphans included, unless they left the session). Zombies are left out: they hold no
+    memory, cannot be killed again, and a kernel that never reaps its killed children
+    would otherwise look like a fork bomb forever."""
     import psutil
 
     members = []
     for p in psutil.pids():
         try:
             if os.getsid(p) == pid:
-                members.append(psutil.Process(p))
+                proc = psutil.Process(p)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    members.append(proc)
         except (OSError, psutil.Error):
             continue
     return members

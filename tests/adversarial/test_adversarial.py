@@ -128,3 +128,18 @@ def test_feedback_shows_no_hidden_test(graded, course):
             text = page.read_text()
             for secret in ("run_check", "HIDDEN TESTS", "rng_for", "SECRETS"):
                 assert secret not in text, (page, secret)
+
+
+def test_what_the_grader_did_to_a_cell_is_said(graded, course):
+    """A defused fork bomb is in the reason; output past the budget ends with a note."""
+    import nbformat
+
+    results = graded["rnn_bptt"][1]
+    assert "started too many processes; they were killed" in results["fork_bomb"]["reason"]
+    path = course / "autograded" / "million_lines" / "rnn_bptt" / "rnn_bptt.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    texts = [o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+             if o.get("output_type") == "stream"]
+    printed = sum(t.count("\n") for t in texts)
+    assert any("[the grader cut the rest of this cell's output]" in t for t in texts)
+    assert 1000 < printed < 500_000  # what fits the budget is kept, the rest is not
