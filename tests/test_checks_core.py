@@ -136,3 +136,41 @@ def test_progress_reports_count_rate_and_time_left():
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[" + "#" * 14) and "1/2" in lines[0] and "/s" in lines[0]
     assert "2/2" in lines[1] and "0 s left" in lines[1]
+
+
+def test_the_reference_answers_only_the_stand_ins_of_the_call():
+    """Over the socket, the kernel may ask for the reference of a function the call isolates
+    (an earlier one, swapped for its stand-in); asking for the function under test, or for
+    any other, gets an error back, never the reference's values."""
+    import socket
+    import threading
+    import time
+
+    from autograder.checks.core import SocketLink
+    from coursekit import serve, wire
+
+    ours, kernel = socket.socketpair()
+    x, h = np.ones((2, 3)), np.zeros((2, 4))
+    Wx, Wh, b = np.full((3, 4), 0.1), np.eye(4), np.zeros(4)
+    answers = []
+
+    def fake_kernel():
+        serve.recv(kernel)  # the call of rnn_forward, which isolates rnn_step_forward
+        for name in ("rnn_step_forward", "rnn_forward", "rnn_backward"):
+            serve.send(kernel, wire.encode({"op": "reference", "name": name,
+                                            "args": [x, h, Wx, Wh, b], "kwargs": {}}))
+            answers.append(wire.decode(serve.recv(kernel)))
+        serve.send(kernel, wire.encode({"ok": True}))
+
+    t = threading.Thread(target=fake_kernel)
+    t.start()
+    link = SocketLink(ours, time.monotonic() + 10)
+    assert link.request({"op": "call", "name": "rnn_forward", "isolate": ["rnn_step_forward"]}) \
+        == {"ok": True}
+    t.join(5)
+    ours.close(), kernel.close()
+    allowed, under_test, other = answers
+    assert np.allclose(allowed["value"][0], np.tanh(x @ Wx + h @ Wh + b))
+    for refused, name in ((under_test, "rnn_forward"), (other, "rnn_backward")):
+        assert "value" not in refused
+        assert refused["error"] == f"PermissionError: {name!r} has no stand-in in this test"

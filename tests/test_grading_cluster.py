@@ -140,3 +140,43 @@ def test_a_submission_without_a_result_gets_a_zero_that_says_why():
         "the grader failed on this submission (KeyError: 'x')"
     from distributed.scheduler import KilledWorker as Real
     assert "every cluster worker" in classroom._failure(Real("grade-s01", "tcp://w0", 3))
+
+
+def test_problem_folders_on_a_cluster_get_the_single_machine_grades(dask_cluster, tmp_path):
+    """A folder without a notebook, a notebook that is not JSON and one that is not UTF-8
+    are graded as on one machine (the first by the coordinator, the others by a worker):
+    each has its zero and its reason, and the honest student beside them full marks."""
+    sched, _, _ = dask_cluster
+    course = make_course(tmp_path / "course")
+    folder = make_class(course, tmp_path / "class")
+    for s in ("s00", "s02", "s03"):  # s01 answered both questions right
+        (folder / s / "toy.ipynb").unlink()
+    (folder / "s02" / "toy.ipynb").write_text("{ not json")
+    (folder / "s03" / "toy.ipynb").write_bytes(b'{"cells": "\xff\xfe"}')
+    for s in ("s04", "s05", "s06", "s07", "s08", "s09"):
+        for f in (folder / s).iterdir():
+            f.unlink()
+        (folder / s).rmdir()
+    runs = {}
+    for where, extra in (("here", ["--jobs", "1"]), ("cluster", ["--scheduler", str(sched)])):
+        out = tmp_path / f"{where}.json"
+        assert main(["grade", "toy", str(folder), "--course", str(course), "--json", str(out),
+                     "--quiet", *extra]) == 0
+        runs[where] = json.loads(out.read_text())
+    strip = lambda r: {s: (v["score"], v["status"], v["reason"]) for s, v in r.items()}  # noqa: E731
+    assert strip(runs["cluster"]) == strip(runs["here"])
+    got = runs["cluster"]
+    assert got["s01"]["status"] == "graded" and got["s01"]["score"] == got["s01"]["max_score"]
+    assert got["s00"]["status"] == "missing" and got["s00"]["reason"]
+    assert got["s02"]["status"] == "unreadable" and "not valid notebook JSON" in got["s02"]["reason"]
+    assert got["s03"]["status"] == "unreadable" and "not UTF-8" in got["s03"]["reason"]
+
+
+def test_jobs_below_one_is_refused(tmp_path, capsys):
+    course = make_course(tmp_path / "course")
+    (tmp_path / "class").mkdir()
+    for jobs in ("0", "-2"):
+        code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
+                     "--jobs", jobs])
+        assert code == 2
+        assert f"--jobs: expected a positive number, got {jobs}" in capsys.readouterr().err

@@ -215,3 +215,20 @@ def test_forked_copies_are_not_counted_as_memory_they_share(tmp_path):
         for p in psutil.Process(sharer.pid).children() + [psutil.Process(sharer.pid)]:
             p.kill()
         sharer.wait()
+
+
+def test_a_kernel_starts_cold_when_its_zygote_is_gone(tmp_path):
+    """No warm parent at the address (it died, or never started): the kernel is a fresh
+    Python in the same sandbox, and runs the cells all the same."""
+    from autograder.grading.kernel import Kernel
+
+    (tmp_path / "w").mkdir()
+    k = Kernel(tmp_path / "w", tmp_path / "c", zygote={"socket": "autograder-zygote-gone",
+                                                      "token": "0" * 32})
+    try:
+        k.start()
+        assert not k.walls.get("warm start") and k.walls.get("network namespace")
+        run = k.execute("print(6 * 7)", 30)
+        assert run.status == "ok" and run.outputs[0]["text"] == "42\n"
+    finally:
+        k.kill()
