@@ -134,6 +134,29 @@ def test_every_page_reads_cleanly(browser, server, page_path):
         page.close()
 
 
+def test_no_displayed_equation_is_wider_than_the_text(browser, server):
+    """A display equation wider than the column is cut off at its right edge (or needs a
+    scroll bar the reader may not see): long ones are split over lines."""
+    too_wide = {}
+    for page_path in toc_pages():
+        page, _ = visit(browser, f"{server}/{page_path}.html")
+        try:
+            if not page.locator(".math").count():
+                continue
+            page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0",
+                                   timeout=20000)
+            wide = page.evaluate("""() => [...document.querySelectorAll(
+                'mjx-container[display="true"]')].filter(c => {
+                    const m = c.querySelector('mjx-math');
+                    return m && m.getBoundingClientRect().width > c.getBoundingClientRect().width + 1;
+                }).map(c => (c.closest('.math') || c).textContent.trim().slice(0, 80))""")
+            if wide:
+                too_wide[page_path] = wide
+        finally:
+            page.close()
+    assert not too_wide, too_wide
+
+
 def test_next_and_previous_links_follow_the_toc(browser, server):
     pages = toc_pages()
     for here, there in zip(pages, pages[1:]):
