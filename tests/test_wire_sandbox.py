@@ -232,3 +232,30 @@ def test_a_kernel_starts_cold_when_its_zygote_is_gone(tmp_path):
         assert run.status == "ok" and run.outputs[0]["text"] == "42\n"
     finally:
         k.kill()
+
+
+def test_a_warm_kernel_starts_without_what_slowed_it(tmp_path):
+    """What makes a forked kernel start in a tenth of a second: the zygote's objects frozen
+    out of the garbage collector, no debugpy, the history in memory."""
+    from autograder.grading.kernel import Kernel, Zygote
+
+    (tmp_path / "w").mkdir()
+    with Zygote("kernel") as address:
+        k = Kernel(tmp_path / "w", tmp_path / "c", zygote=address)
+        try:
+            k.start()
+            assert k.walls.get("warm start")
+            run = k.execute("import gc, sys\nprint(gc.get_freeze_count() > 0, "
+                            "sys.modules.get('debugpy'), "
+                            "get_ipython().history_manager.hist_file)", 30)
+            assert run.status == "ok" and run.outputs[0]["text"] == "True None :memory:\n"
+        finally:
+            k.kill()
+
+
+def test_importing_the_grader_keeps_the_slow_schema_module_out():
+    code = ("import autograder, nbformat, sys\n"
+            "nbformat.validate(nbformat.v4.new_notebook())\n"
+            "print(sys.modules.get('rfc3987_syntax', 'absent'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
