@@ -32,13 +32,16 @@ MESSAGE_LIMIT = 300  # characters of a student's exception text in a message
 
 
 # ----------------------------------------------------------------------------- the guard
+# the autograd entry points the guard knows by their code; a hit names one by its index
+FORBIDDEN_CODES = ("torch.autograd.grad", "torch.autograd.backward", "Tensor.backward")
+
+
 def _forbidden_codes():
     torch = sys.modules.get("torch")
     if torch is None:  # never imported: nothing of autograd can run
         return {}
-    return {torch.autograd.grad.__code__: "torch.autograd.grad",
-            torch.autograd.backward.__code__: "torch.autograd.backward",
-            torch.Tensor.backward.__code__: "Tensor.backward"}
+    return {torch.autograd.grad.__code__: 0, torch.autograd.backward.__code__: 1,
+            torch.Tensor.backward.__code__: 2}
 
 
 def _allowed(fn):
@@ -53,37 +56,28 @@ def _allowed(fn):
 _ALLOWED_CODE = _allowed(len).__code__
 
 
-def describe_code(code, reference_dir="", reference_name="the reference"):
-    """A readable name for the forbidden Python function ``code``."""
-    path = code.co_filename.replace(os.sep, "/")
-    if reference_dir and reference_dir.replace(os.sep, "/") in path:
-        return f"{reference_name} ({code.co_name})"
-    if "torch/nn/modules/rnn.py" in path:
-        return "torch.nn.RNN/LSTM/GRU"
-    module = path.split("site-packages/")[-1].removesuffix(".py").replace("/", ".")
-    # a private helper (a decorator's wrapper, say) says less than the module it lives in
-    return module if code.co_name.startswith(("_", "<")) else f"{module}.{code.co_name}"
-
-
 class Guard:
     """A profiler that records calls to forbidden code made outside isolation stand-ins.
 
     ``files``: fragments of the paths of forbidden Python files; ``c_names``: names of
-    forbidden torch C functions; ``reference_dir`` names the reference in messages.
+    forbidden torch C functions. A hit is reported as [kind, index]: ("file", i) for
+    files[i], ("c", i) for c_names[i], ("code", i) for FORBIDDEN_CODES[i], and
+    ("unwatched", 0) when the watch itself was removed. Only indices cross to the grader,
+    which names what was called from its own lists: a name made up in the notebook never
+    reaches a message.
     """
 
-    def __init__(self, files=(), c_names=(), reference_dir="", reference_name="the reference"):
+    def __init__(self, files=(), c_names=()):
         self.files = tuple(f.replace(os.sep, "/") for f in files)
-        self.c_names = set(c_names)
-        self.reference_dir, self.reference_name = reference_dir, reference_name
+        self.c_names = list(c_names)
         self.codes = _forbidden_codes()
         self.hits = []
         self._depth = 0
         self._allowed_frames = set()
 
-    def _hit(self, what):
-        if what not in self.hits:
-            self.hits.append(what)
+    def _hit(self, kind, index):
+        if [kind, index] not in self.hits:
+            self.hits.append([kind, index])
 
     def __call__(self, frame, event, arg):
         if event == "call":
@@ -93,18 +87,20 @@ class Guard:
                 self._allowed_frames.add(id(frame))
             elif self._depth == 0:
                 if code in self.codes:
-                    self._hit(self.codes[code])
+                    self._hit("code", self.codes[code])
                 else:
                     fname = code.co_filename.replace(os.sep, "/")
-                    if any(f in fname for f in self.files):
-                        self._hit(describe_code(code, self.reference_dir, self.reference_name))
+                    for i, f in enumerate(self.files):
+                        if f in fname:
+                            self._hit("file", i)
+                            break
         elif event == "return" and id(frame) in self._allowed_frames:
             self._allowed_frames.discard(id(frame))
             self._depth -= 1
         elif event == "c_call" and self._depth == 0:
             name = getattr(arg, "__name__", "")
             if name in self.c_names and "torch" in repr(getattr(arg, "__module__", None) or arg):
-                self._hit(f"torch.{name}")
+                self._hit("c", self.c_names.index(name))
 
     @contextlib.contextmanager
     def watching(self):
@@ -114,7 +110,7 @@ class Guard:
             yield self
         finally:
             if sys.getprofile() is not self:
-                self._hit("sys.setprofile (the grader's watch over the call was removed)")
+                self._hit("unwatched", 0)
             sys.setprofile(previous)
 
 
@@ -135,36 +131,38 @@ def _same(a, b):
 
 
 def _first_difference(a, b):
+    """The index or key of the first entry where containers ``a`` and ``b`` differ."""
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b):
         return next((k for k, (x, y) in enumerate(zip(a, b)) if not _same(x, y)), None)
     if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
-        return next((repr(k) for k in a if not _same(a[k], b[k])), None)
+        return next((k for k in a if not _same(a[k], b[k])), None)
     return None
 
 
-def _nodes(x, path=""):
-    """(path, node) for x and every array, list, tuple and dict inside it."""
+def _nodes(x, path=()):
+    """(path, node) for x and every array, list, tuple and dict inside it; a path is a
+    list of indices and keys."""
     if isinstance(x, (np.ndarray, list, tuple, dict)):
-        yield path, x
+        yield list(path), x
     if isinstance(x, (tuple, list)):
         for i, v in enumerate(x):
-            yield from _nodes(v, f"{path}[{i}]")
+            yield from _nodes(v, (*path, i))
     elif isinstance(x, dict):
         for k, v in x.items():
-            yield from _nodes(v, f"{path}[{k!r}]")
+            yield from _nodes(v, (*path, k))
 
 
 def _aliases(out, inputs):
-    """[output path, input path] pairs where a part of the output is a part of an input
-    (the same list or dict, or an array sharing its memory)."""
-    pairs = []
+    """[output path, argument (index or keyword), input path] where a part of the output
+    is a part of an input (the same list or dict, or an array sharing its memory)."""
+    found = []
     for opath, o in _nodes(out):
-        for name, value in inputs:
+        for arg, value in inputs:
             for ipath, a in _nodes(value):
                 if o is a or (isinstance(o, np.ndarray) and isinstance(a, np.ndarray)
                               and np.shares_memory(o, a)):
-                    pairs.append([opath, name + ipath])
-    return pairs
+                    found.append([opath, arg, ipath])
+    return found
 
 
 def _clip(text):
@@ -210,7 +208,7 @@ class Executor:
         return {"error": {"type": "ProtocolError", "message": f"unknown op {op!r}"}}
 
     def describe(self, name):
-        if name not in self.namespace:
+        if not _is_name(name) or name not in self.namespace:
             return {"kind": "missing"}
         obj = self.namespace[name]
         out = {"kind": "class" if isinstance(obj, type) else
@@ -221,10 +219,21 @@ class Executor:
         return out
 
     def _target(self, req):
-        # a handle in ``on`` was resolved to its object when the request was decoded
-        obj = req["on"] if req.get("on") is not None else self.namespace[req["name"]]
-        for attr in filter(None, (req.get("attr") or "").split(".")):
-            obj = obj[int(attr)] if attr.isdigit() else getattr(obj, attr)
+        # only a name the grader asks for, and public attributes of it: never a dunder
+        # (``__builtins__``, ``__globals__``), whoever sends the request
+        if req.get("on") is not None:
+            obj = req["on"]  # a handle, resolved to its object when the request was decoded
+        elif _is_name(req.get("name")):
+            obj = self.namespace[req["name"]]
+        else:
+            raise wire.WireError("not a name the grader asks for")
+        for attr in filter(None, str(req.get("attr") or "").split(".")):
+            if attr.isdigit():
+                obj = obj[int(attr)]
+            elif _is_name(attr):
+                obj = getattr(obj, attr)
+            else:
+                raise wire.WireError("not an attribute the grader asks for")
         return obj
 
     @contextlib.contextmanager
@@ -248,19 +257,20 @@ class Executor:
         return stand_in
 
     def call(self, req):
-        """Call a student's function (``name``, or ``attr`` of a kept object ``on``)."""
+        """Call a student's function (``name``, or ``attr`` of a kept object ``on``).
+
+        The answer holds plain data only: the value, and where the inputs went wrong as
+        positions (``modified``: argument indices and keyword names the grader sent;
+        ``aliases``: [output path, argument index, input path] with paths of indices and
+        the grader's own keys), ``hits`` of the guard, and an ``error`` (its type and text).
+        """
         try:
             fn = self._target(req)
         except Exception as e:
             return {"error": {"type": type(e).__name__, "message": _clip(e)}}
         args, kwargs = list(req.get("args", [])), dict(req.get("kwargs", {}))
         before = copy.deepcopy((args, kwargs))
-        try:
-            params = list(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            params = []
-        guard = Guard(req.get("files", ()), req.get("c_names", ()), req.get("reference_dir", ""),
-                      req.get("reference_name", "the reference"))
+        guard = Guard(req.get("files", ()), req.get("c_names", ()))
         outs = []
         error = None
         with self._isolated(fn, req.get("isolate", ())):
@@ -273,21 +283,18 @@ class Executor:
             except BaseException as e:  # noqa: BLE001 - a crash (even sys.exit) is data
                 error = {"type": type(e).__name__, "message": _clip(e),
                          "not_implemented": isinstance(e, NotImplementedError)}
-        resp = {"hits": guard.hits, "params": params}
+        resp = {"hits": guard.hits}
         if error:
             resp["error"] = error
             return resp
-        given = list(req.get("names") or [])
-        names = [given[i] if i < len(given) else params[i] if i < len(params) else
-                 f"argument {i + 1}" for i in range(len(args))]
         modified = []
-        for name, b, a in zip(names, before[0], args):
+        for i, (b, a) in enumerate(zip(before[0], args)):
             if not _same(b, a):
-                k = _first_difference(b, a)
-                modified.append(name + (f" (entry {k})" if k is not None else ""))
-        modified += [k for k in kwargs if not _same(before[1][k], kwargs[k])]
+                modified.append([i, _first_difference(b, a)])
+        modified += [[k, _first_difference(before[1][k], kwargs[k])] for k in kwargs
+                     if not _same(before[1][k], kwargs[k])]
         resp["modified"] = modified
-        inputs = list(zip(names, args)) + list(kwargs.items())
+        inputs = list(enumerate(args)) + list(kwargs.items())
         resp["aliases"] = _aliases(outs[0], inputs) if req.get("aliases") else []
         value = outs if req.get("repeat") else outs[0]
         resp["value"] = value
@@ -296,15 +303,20 @@ class Executor:
         return resp
 
 
+def _is_name(name):
+    return isinstance(name, str) and name.isidentifier() and not name.startswith("_")
+
+
 # ----------------------------------------------------------------------------- transport
 def send(sock, data):
     sock.sendall(struct.pack("<Q", len(data)) + data)
 
 
-def recv(sock):
+def recv(sock, limit=wire.MAX_BYTES):
+    """One message's bytes; WireError (before reading it) when it says it is over ``limit``."""
     head = _exactly(sock, 8)
     (n,) = struct.unpack("<Q", head)
-    if n > wire.MAX_BYTES:
+    if n > limit:
         raise wire.WireError("message too large")
     return _exactly(sock, n)
 
@@ -352,36 +364,68 @@ def serve_connection(sock, namespace):
         sock.close()
 
 
-def listen(path, threads=4):
-    """Serve graders on the Unix socket ``path`` from ``threads`` background threads.
+def listen(control, namespace=None, threads=4):
+    """Serve the grader, whose connections arrive over the socket ``control`` (a descriptor
+    the kernel inherited: one end of a socket pair the grader made).
 
     The grader starts this before any cell of the notebook runs, so what the notebook later
-    does to the kernel (input transformers, hooks, a swapped ``sys.modules['numpy']``)
-    does not stand between a hidden test and the functions it calls. Several threads, so
-    that a function stuck in an endless loop in one test leaves the next tests a thread.
+    does to the kernel (input transformers, hooks, a swapped ``sys.modules['numpy']``) does
+    not stand between a hidden test and the functions it calls. No path and no name lead
+    to this server: only the holder of the other end, the grader, can connect. ``threads``
+    threads, started now (a fork bomb later may leave no room for a new one), serve the
+    connections, so that a function stuck in an endless loop in one test leaves the next
+    tests a thread.
     """
+    import queue
     import threading
 
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(threads)
-    namespace = _namespace()
+    sock = socket.socket(fileno=control) if isinstance(control, int) else control
+    namespace = _namespace() if namespace is None else namespace
+    pending = queue.SimpleQueue()
 
-    def loop():
+    def receive():
         while True:
             try:
-                conn, _ = server.accept()
+                data, fds, _, _ = socket.recv_fds(sock, 16, 4)
             except OSError:
                 return
-            serve_connection(conn, namespace)
+            if not data and not fds:  # the grader closed its end
+                return
+            for fd in fds:
+                pending.put(socket.socket(fileno=fd))
+
+    def work():
+        while True:
+            serve_connection(pending.get(), namespace)
 
     for _ in range(threads):
-        threading.Thread(target=loop, daemon=True, name="coursekit-serve").start()
-    return server
+        threading.Thread(target=work, daemon=True, name="coursekit-serve").start()
+    threading.Thread(target=receive, daemon=True, name="coursekit-serve-control").start()
+    return sock
 
 
-def serve(path):
-    """Connect to a grader listening on the Unix socket ``path`` and answer it."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    serve_connection(sock, _namespace())
+def run_kernel(connection_file, serve_fd):
+    """Become the grading kernel: IPython's kernel on ``connection_file`` (its history in
+    memory), with the test server listening on ``serve_fd`` before any cell runs."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
+    listen(serve_fd, app.shell.user_ns)
+    app.start()
+
+
+def main(argv=None):
+    """``python -m coursekit.serve -f CONNECTION_FILE --serve-fd N``: a kernel started cold."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m coursekit.serve")
+    p.add_argument("-f", dest="connection_file", required=True)
+    p.add_argument("--serve-fd", type=int, required=True)
+    args = p.parse_args(argv)
+    sys.path.insert(0, "")  # as `python -m ipykernel_launcher` has it: the notebook's folder
+    run_kernel(args.connection_file, args.serve_fd)
+
+
+if __name__ == "__main__":
+    main()

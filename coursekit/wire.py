@@ -1,7 +1,10 @@
 """Plain data across a process boundary: what the grader and a student's kernel exchange.
 
 A message is a JSON tree plus the arrays it names, packed as one ``.npz`` and read back with
-``allow_pickle=False``, so decoding never runs code. The tree may hold None, bools, ints,
+``allow_pickle=False``, so decoding never runs code. Decoding is bounded (``Limits``): the
+message, its tree and its arrays once read each have a size limit, checked before anything
+is read; only arrays stored uncompressed are read, and only those the tree refers to, each
+after its header (shape and dtype) says it fits. The tree may hold None, bools, ints,
 floats, strings, lists, tuples, dicts with string keys, numpy arrays and scalars of a
 numeric or bool dtype, torch tensors (their values, dtype, device and whether they carry a
 ``grad_fn``), numpy Generators (their bit generator's state) and handles to objects kept on
@@ -15,12 +18,28 @@ import io
 import json
 import re
 import struct
+import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
 MAX_BYTES = 1 << 30  # one message; a larger one is refused, not read
 MAX_DEPTH = 32
 _KINDS = "biufc"  # bool, int, uint, float, complex: the dtypes that hold plain numbers
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most one message may hold, in bytes: in all (``message``), in its JSON tree
+    (``tree``), and in its arrays once read, each reference counted (``arrays``)."""
+    message: int = MAX_BYTES
+    tree: int = 64 << 20
+    arrays: int = 2 << 30
+
+
+# what the grader accepts from a student's kernel: far more than any check's answer, far
+# less than what would strain the grading process
+GRADER_LIMITS = Limits(message=64 << 20, tree=8 << 20, arrays=256 << 20)
 
 
 class WireError(ValueError):
@@ -38,10 +57,28 @@ class Unsupported:
 _UNSUPPORTED = {}
 
 
+_KNOWN_TYPES = {"object", "set", "frozenset", "bytes", "bytearray", "complex", "range", "slice",
+                "function", "builtin_function_or_method", "method", "module", "type",
+                "generator", "map", "filter", "zip", "matrix", "MaskedArray", "DataFrame",
+                "Series", "memoryview", "ellipsis", "NotImplementedType", "nesting too deep",
+                "dict with non-string keys", "Parameter", "Tensor", "ndarray"}
+_KNOWN_FORMS = re.compile(r"(?:ndarray|[a-z]+\d*_?) of dtype [A-Za-z0-9<>|=]{1,12}"
+                          r"|Tensor \(torch\.\w{1,20}, torch\.\w{1,20}\)|Generator\(\w{1,20}\)")
+
+
+def _known(type_name):
+    """``type_name`` if it is a type name of Python, NumPy or PyTorch (or a form such as
+    'ndarray of dtype object'); 'object' for a name made up in the notebook, which may
+    carry anything."""
+    name = str(type_name)
+    return name if name in _KNOWN_TYPES or _KNOWN_FORMS.fullmatch(name) else "object"
+
+
 def unsupported(type_name):
     """An Unsupported instance whose class is named after the value it replaces, so a
-    message such as 'expected ndarray, got MyArray' names what the student returned."""
-    name = re.sub(r"\W", "_", str(type_name))[:60] or "object"
+    message such as 'expected ndarray, got matrix' names what the student returned (a
+    type defined in the notebook is named 'object')."""
+    name = re.sub(r"\W", "_", _known(type_name))[:60] or "object"
     if name[0].isdigit():
         name = "_" + name
     cls = _UNSUPPORTED.get(name)
@@ -136,6 +173,57 @@ def _device(name):
     return name
 
 
+class _Arrays:
+    """The arrays of a message's npz, read lazily, each at most once, within ``budget``."""
+
+    def __init__(self, payload, budget):
+        self.payload, self.budget, self.read = payload, budget, {}
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(payload))
+        except (zipfile.BadZipFile, ValueError, OSError):
+            self.zip = None
+
+    def get(self, i):
+        """Array ``i``; its bytes are counted against the budget at every reference."""
+        if i not in self.read:
+            self.read[i] = self._load(i)
+        a = self.read[i]
+        self.budget -= a.nbytes
+        if self.budget < 0:
+            raise WireError("the message's arrays are larger than this side accepts")
+        return a
+
+    def _load(self, i):
+        if self.zip is None:
+            raise WireError("no arrays in the message")
+        try:
+            info = self.zip.getinfo(f"arr_{i}.npy")
+        except KeyError:
+            raise WireError("a missing array") from None
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise WireError("a compressed array (only stored arrays are read)")
+        with self.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise WireError("an array in an unknown format")
+            if dtype.hasobject or dtype.kind not in _KINDS or dtype.fields is not None:
+                raise WireError("an array of a dtype that is not numeric")
+            count = 1
+            for n in shape:
+                if not isinstance(n, int) or n < 0:
+                    raise WireError("an array of a malformed shape")
+                count *= n
+            nbytes = count * dtype.itemsize
+            if nbytes > self.budget or nbytes > info.file_size:
+                raise WireError("an array larger than the message holds or this side accepts")
+            f.seek(0)
+            return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _build(node, arrays, depth, handles):
     if depth > MAX_DEPTH or not isinstance(node, dict):
         raise WireError("malformed message")
@@ -164,9 +252,7 @@ def _build(node, arrays, depth, handles):
             raise WireError("malformed dict")
         return {k: _build(v, arrays, depth + 1, handles) for k, v in zip(keys, values)}
     if t in ("array", "scalar", "tensor"):
-        a = arrays[f"arr_{int(node['i'])}"]
-        if a.dtype.kind not in _KINDS:
-            raise WireError("an array of a dtype that is not numeric")
+        a = arrays.get(int(node["i"]))
         if t == "array":
             return a
         if t == "scalar":
@@ -197,23 +283,24 @@ def _build(node, arrays, depth, handles):
     raise WireError(f"unknown kind {t!r}")
 
 
-def decode(data, handles=None):
-    """The object a message holds; WireError when it is not a well-formed message.
+def decode(data, handles=None, limits=Limits()):
+    """The object a message holds; WireError when it is not a well-formed message, or is
+    larger than ``limits`` allows.
 
     ``handles(id)``, when given, resolves handles to the objects they stand for.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < 8:
         raise WireError("not a message")
-    if len(data) > MAX_BYTES:
+    if len(data) > limits.message:
         raise WireError("message too large")
     (n,) = struct.unpack("<Q", bytes(data[:8]))
     if n > len(data) - 8:
         raise WireError("truncated message")
+    if n > limits.tree:
+        raise WireError("message too large")
     try:
         tree = json.loads(bytes(data[8:8 + n]))
-        with np.load(io.BytesIO(bytes(data[8 + n:])), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        return _build(tree, arrays, 0, handles)
+        return _build(tree, _Arrays(bytes(data[8 + n:]), limits.arrays), 0, handles)
     except WireError:
         raise
     except Exception as e:  # any malformed part is a malformed message

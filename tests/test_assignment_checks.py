@@ -37,7 +37,7 @@ def verdicts(assignment, replace=None):
     out = {}
     for grade_id, c in a.checks.items():
         try:
-            c.run(Student(ns, assignment, forbid=c.forbid))
+            c.run(Student(ns, c))
             out[grade_id] = None
         except CheckFailed as e:
             out[grade_id] = str(e)

@@ -138,39 +138,50 @@ def test_progress_reports_count_rate_and_time_left():
     assert "2/2" in lines[1] and "0 s left" in lines[1]
 
 
-def test_the_reference_answers_only_the_stand_ins_of_the_call():
-    """Over the socket, the kernel may ask for the reference of a function the call isolates
-    (an earlier one, swapped for its stand-in); asking for the function under test, or for
-    any other, gets an error back, never the reference's values."""
+def test_the_reference_answers_only_the_stand_ins_of_the_call_within_their_budget():
+    """Over the socket, the kernel may ask for the reference of a function the call declares
+    (rnn_forward: rnn_step_forward, once per step), as often as the budget says and on
+    inputs no larger than the call's own; the function under test, any other function, one
+    call too many or one on larger inputs gets an error back, never the reference's values,
+    and the first refusal is recorded."""
     import socket
     import threading
     import time
 
-    from autograder.checks.core import SocketLink
+    from autograder.checks.core import SocketLink, StandIns
     from coursekit import serve, wire
 
     ours, kernel = socket.socketpair()
     x, h = np.ones((2, 3)), np.zeros((2, 4))
     Wx, Wh, b = np.full((3, 4), 0.1), np.eye(4), np.zeros(4)
+    big = np.ones((2, 3000))
     answers = []
+    calls = [("rnn_step_forward", [x, h, Wx, Wh, b]), ("rnn_step_forward", [x, h, Wx, Wh, b]),
+             ("rnn_forward", [x, h, Wx, Wh, b]), ("rnn_backward", [x, h, Wx, Wh, b]),
+             ("rnn_step_forward", [x, h, Wx, Wh, b]), ("rnn_step_forward", [big, h, Wx, Wh, b])]
 
     def fake_kernel():
-        serve.recv(kernel)  # the call of rnn_forward, which isolates rnn_step_forward
-        for name in ("rnn_step_forward", "rnn_forward", "rnn_backward"):
-            serve.send(kernel, wire.encode({"op": "reference", "name": name,
-                                            "args": [x, h, Wx, Wh, b], "kwargs": {}}))
+        serve.recv(kernel)  # the call of rnn_forward
+        for name, args in calls:
+            serve.send(kernel, wire.encode({"op": "reference", "name": name, "args": args,
+                                            "kwargs": {}}))
             answers.append(wire.decode(serve.recv(kernel)))
         serve.send(kernel, wire.encode({"ok": True}))
 
     t = threading.Thread(target=fake_kernel)
     t.start()
     link = SocketLink(ours, time.monotonic() + 10)
-    assert link.request({"op": "call", "name": "rnn_forward", "isolate": ["rnn_step_forward"]}) \
-        == {"ok": True}
+    stand_ins = StandIns({"rnn_step_forward": 3}, 200)
+    assert link.request({"op": "call", "name": "rnn_forward"}, stand_ins) == {"ok": True}
     t.join(5)
     ours.close(), kernel.close()
-    allowed, under_test, other = answers
-    assert np.allclose(allowed["value"][0], np.tanh(x @ Wx + h @ Wh + b))
-    for refused, name in ((under_test, "rnn_forward"), (other, "rnn_backward")):
-        assert "value" not in refused
-        assert refused["error"] == f"PermissionError: {name!r} has no stand-in in this test"
+    for allowed in answers[:2] + answers[4:5]:
+        assert np.allclose(allowed["value"][0], np.tanh(x @ Wx + h @ Wh + b))
+    for refused, why in ((answers[2], "which this test does not allow"),
+                         (answers[3], "which this test does not allow"),
+                         (answers[5], "more than the 3 time(s) this test allows")):
+        assert "value" not in refused and why in refused["error"], refused
+    assert stand_ins.refused == ("rnn_forward", "which this test does not allow")
+    larger = StandIns({"rnn_step_forward": 3}, 200)
+    with pytest.raises(PermissionError, match="larger than those of the call"):
+        larger.answer("rnn_step_forward", [big, h, Wx, Wh, b], {})

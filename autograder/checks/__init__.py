@@ -43,7 +43,7 @@ def run_check(assignment, grade_id, namespace):
     line when every case passes.
     """
     c = get_check(assignment, grade_id)
-    c.run(Student(namespace, assignment, forbid=c.forbid))
+    c.run(Student(namespace, c))
     print(f"hidden tests of {c.function}: passed")
 
 

@@ -12,18 +12,25 @@ the arguments and the results cross as ``coursekit.wire`` messages, plain data o
 comparison happens here. The policy:
 - every argument arrives as a fresh copy, so an in-place write cannot corrupt the next
   case, and the student's side reports any argument written into;
-- the graded functions before this one in the notebook (its building blocks) are answered
-  by the reference for the duration of the call (isolation): a mistake in
+- every other graded function of the notebook is swapped for a stand-in for the duration of
+  the call (isolation). The building blocks a check declares (``calls``: ``rnn_forward``
+  may call ``rnn_step_forward`` once per time step) are answered by the reference, within
+  that budget and on inputs no larger than the call's own, so a mistake in
   ``rnn_step_forward`` costs its own points and not those of the ``rnn_forward`` that calls
-  it;
+  it; a call the check does not declare (a backward calling a forward, to take finite
+  differences of it) fails the check;
 - a profiler watches the call, and calling the reference, ``torch.nn.RNN/LSTM/GRU``, torch's
   autograd or another forbidden library routine fails the check (delegation).
+Messages are made of the grader's own words: what the student's side sends back is data
+(values, positions, indices into the grader's lists), never text that reaches feedback; a
+student's exception text goes to ``detail``, which only the instructor sees.
 Backward checks feed the student's backward the reference forward's cache, whose layout the
 notebooks prescribe, so a backward is graded on its own too.
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +47,17 @@ REFERENCE_DIR = str(Path(__file__).resolve().parent.parent / "reference") + os.s
 
 @dataclass
 class Check:
-    """One autograded test cell: grade_id ``test_<function>`` worth ``points``."""
+    """One autograded test cell: grade_id ``test_<function>`` worth ``points``.
+
+    ``calls``: {earlier graded function: budget(args, kwargs) -> int}, the calls one call of
+    ``function`` may make to it (answered by the reference); any other graded function it
+    calls fails the check."""
     assignment: str
     function: str
     points: int
     run: Callable
     forbid: tuple = ()
+    calls: dict = field(default_factory=dict)
 
     @property
     def grade_id(self):
@@ -63,15 +75,22 @@ class Assignment:
 ASSIGNMENTS: dict[str, Assignment] = {}
 
 
-def check(assignment, function, points=1, forbid=()):
+def check(assignment, function, points=1, forbid=(), calls=None):
     """Decorator: register ``run(student)`` as the hidden check of ``function``.
 
     ``forbid`` adds library routines the function must not call: path fragments of Python
     files (e.g. "torch/nn/init.py") or names of torch's C functions (e.g. "lstm_cell").
+    ``calls`` declares the earlier graded functions it may call, each with a budget: a
+    function of the call's (args, kwargs) giving how many calls an honest solution needs
+    at most (``per_step``, ``once``).
     """
     def register(run):
         a = ASSIGNMENTS.setdefault(assignment, Assignment(assignment))
-        c = Check(assignment, function, points, run, tuple(forbid))
+        for other in calls or {}:
+            if other not in a.functions:
+                raise ValueError(f"calls: {function} may call only graded functions before "
+                                 f"it, got {other!r}")
+        c = Check(assignment, function, points, run, tuple(forbid), dict(calls or {}))
         a.functions.append(function)
         a.checks[c.grade_id] = c
         return run
@@ -90,6 +109,24 @@ def rng_for(grade_id):
     return np.random.default_rng(seed_for(grade_id))
 
 
+def once(args, kwargs):
+    """A budget: one call."""
+    return 1
+
+
+def per_step(args, kwargs):
+    """A budget: one call per time step of the first argument, batch first (N, T, ...)."""
+    return int(np.shape(args[0])[1]) if args and np.ndim(args[0]) >= 2 else 1
+
+
+def per_row(position):
+    """A budget: one call per row of the argument at ``position`` (and one more)."""
+    def budget(args, kwargs):
+        return int(np.shape(args[position])[0]) + 1 if len(args) > position and \
+            np.ndim(args[position]) >= 1 else 1
+    return budget
+
+
 # ----------------------------------------------------------------------------- delegation guard
 # Always forbidden inside a graded function: the reference itself, PyTorch's recurrent layers
 # and kernels, and autograd (every exercise asks for a hand-written computation). The guard
@@ -104,12 +141,51 @@ _ALWAYS_C = ("lstm", "lstm_cell", "gru", "gru_cell", "rnn_tanh", "rnn_tanh_cell"
 
 
 def guard_config(forbid=()):
-    """What the guard beside a call watches for: path fragments, torch C names, and where
-    the reference lives (to name it in a message)."""
+    """What the guard beside a call watches for: path fragments and torch C names."""
     files = _ALWAYS_FILES + tuple(f for f in forbid if "/" in f or f.endswith(".py"))
     c_names = sorted(set(_ALWAYS_C) | {f for f in forbid if "/" not in f and not f.endswith(".py")})
-    return {"files": list(files), "c_names": c_names, "reference_dir": REFERENCE_DIR,
-            "reference_name": "autograder.reference"}
+    return {"files": list(files), "c_names": c_names}
+
+
+def describe_hit(hit, guard):
+    """The name, in the grader's own words, of what a guard's hit [kind, index] points at
+    in ``guard`` (guard_config); None for a hit that points at nothing."""
+    if not (isinstance(hit, list) and len(hit) == 2 and isinstance(hit[1], int)):
+        return None
+    kind, i = hit
+    if kind == "unwatched":
+        return "sys.setprofile (the grader's watch over the call was removed)"
+    names = {"file": guard["files"], "c": guard["c_names"], "code": serve.FORBIDDEN_CODES}.get(kind)
+    if names is None or not 0 <= i < len(names):
+        return None
+    if kind == "c":
+        return f"torch.{names[i]}"
+    if kind == "code":
+        return names[i]
+    path = names[i].replace(os.sep, "/")
+    if path == REFERENCE_DIR.replace(os.sep, "/"):
+        return "autograder.reference"
+    if path == "torch/nn/modules/rnn.py":
+        return "torch.nn.RNN/LSTM/GRU"
+    return path.rstrip("/").removesuffix(".py").replace("/", ".")
+
+
+# the exception classes a message may name: Python's and the libraries' (any other name was
+# made up in the notebook, and may carry anything)
+def _known_exceptions():
+    import builtins
+
+    names = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+    return names | {"LinAlgError", "AxisError", "OutOfMemoryError", "CheckFailed"}
+
+
+KNOWN_EXCEPTIONS = frozenset(_known_exceptions())
+
+
+def exception_name(name):
+    """``name`` if it is a known exception class, else words that say what it was."""
+    return name if isinstance(name, str) and name in KNOWN_EXCEPTIONS else \
+        "an exception of a class defined in the notebook"
 
 
 # ----------------------------------------------------------------------------- links
@@ -118,6 +194,55 @@ def _reference_call(name, args, kwargs):
     from autograder import reference as ref
 
     return getattr(ref, name)(*args, **kwargs)
+
+
+def _elements(x, depth=0):
+    """How many numbers ``x`` holds (arrays, tensors, and the numbers in lists)."""
+    if depth > wire.MAX_DEPTH:
+        return 0
+    if isinstance(x, np.ndarray):
+        return int(x.size)
+    size = getattr(x, "numel", None)
+    if callable(size) and not isinstance(x, type):
+        try:
+            return int(size())
+        except Exception:
+            return 1
+    if isinstance(x, (list, tuple)):
+        return sum(_elements(v, depth + 1) for v in x)
+    if isinstance(x, dict):
+        return sum(_elements(v, depth + 1) for v in x.values())
+    return 1
+
+
+class StandIns:
+    """What the stand-ins of one call may do, and what they did.
+
+    ``allowed``: {graded function: calls allowed}; ``elements``: the most numbers one
+    stand-in call may take (no more than the call under test was given). Any other call,
+    one past the budget or one on larger inputs is refused and recorded in ``refused``: the
+    check fails whatever the student's code then did with the refusal.
+    """
+
+    def __init__(self, allowed, elements):
+        self.allowed, self.elements = dict(allowed), int(elements)
+        self.used = {}
+        self.refused = None  # (name, why) of the first refused call
+
+    def answer(self, name, args, kwargs):
+        """The reference's result for a stand-in call, or raise PermissionError."""
+        why = None
+        if name not in self.allowed:
+            why = "which this test does not allow"
+        elif self.used.get(name, 0) >= self.allowed[name]:
+            why = f"more than the {self.allowed[name]} time(s) this test allows"
+        elif _elements([args, kwargs]) > self.elements:
+            why = "on inputs larger than those of the call under test"
+        if why is not None:
+            self.refused = self.refused or (name, why)
+            raise PermissionError(f"{name} is not available here ({why})")
+        self.used[name] = self.used.get(name, 0) + 1
+        return _reference_call(name, list(args), dict(kwargs))
 
 
 class LocalLink:
@@ -129,22 +254,25 @@ class LocalLink:
 
     def __init__(self, namespace):
         self.executor = Executor(namespace, self._reference)
+        self.stand_ins = StandIns({}, 0)
 
-    @staticmethod
-    def _reference(name, args, kwargs):
+    def _reference(self, name, args, kwargs):
         args, kwargs = wire.roundtrip([list(args), kwargs])
-        return wire.roundtrip(_reference_call(name, args, kwargs))
+        return wire.roundtrip(self.stand_ins.answer(name, args, kwargs))
 
-    def request(self, req):
+    def request(self, req, stand_ins=None):
+        self.stand_ins = stand_ins or StandIns({}, 0)
         req = wire.decode(wire.encode(req), handles=self.executor.resolve)
-        return wire.decode(wire.encode(self.executor.handle(req)))
+        return wire.decode(wire.encode(self.executor.handle(req)), limits=wire.GRADER_LIMITS)
 
 
 class SocketLink:
-    """Requests answered by ``coursekit.serve.serve`` in another process, over a connected
-    Unix socket; stand-in calls that arrive meanwhile are answered with the reference.
+    """Requests answered by ``coursekit.serve`` in another process, over a connected Unix
+    socket; stand-in calls that arrive meanwhile are answered by ``StandIns``.
 
-    ``deadline`` (time.monotonic()) bounds the whole conversation.
+    ``deadline`` (time.monotonic()) bounds the whole conversation. What arrives is decoded
+    with the limits of ``wire.GRADER_LIMITS``: a message from the notebook's kernel cannot
+    make this process hold more than that.
     """
 
     def __init__(self, sock, deadline):
@@ -159,24 +287,23 @@ class SocketLink:
             raise TimeoutError
         self.sock.settimeout(left)
         try:
-            return wire.decode(serve.recv(self.sock))
+            return wire.decode(serve.recv(self.sock, wire.GRADER_LIMITS.message),
+                               limits=wire.GRADER_LIMITS)
         except socket.timeout:
             raise TimeoutError from None
 
-    def request(self, req):
+    def request(self, req, stand_ins=None):
+        stand_ins = stand_ins or StandIns({}, 0)
         serve.send(self.sock, wire.encode(req))
-        # only the stand-ins of this call may ask for the reference: the function under test
-        # and those after it in the notebook are never answered
-        allowed = set(req.get("isolate", ()))
         while True:
             msg = self._recv()
             if isinstance(msg, dict) and msg.get("op") == "reference":
                 try:
-                    if msg.get("name") not in allowed:
-                        raise PermissionError(f"{msg.get('name')!r} has no stand-in in this test")
-                    value = {"value": _reference_call(msg["name"], list(msg.get("args", [])),
-                                                      dict(msg.get("kwargs", {})))}
-                except Exception as e:  # wrong arguments from the student's code
+                    args, kwargs = msg.get("args", []), msg.get("kwargs", {})
+                    if not isinstance(args, list) or not isinstance(kwargs, dict):
+                        raise ValueError("malformed stand-in call")
+                    value = {"value": stand_ins.answer(str(msg.get("name")), args, kwargs)}
+                except Exception as e:  # refused, or wrong arguments from the student's code
                     value = {"error": f"{type(e).__name__}: {_clip(str(e), 200)}"}
                 serve.send(self.sock, wire.encode(value))
                 continue
@@ -193,31 +320,81 @@ class SocketLink:
 _INPLACE_HINT = "work on a copy (a += b writes into a; use a = a + b)"
 
 
+class KernelGone(CheckFailed):
+    """The notebook's kernel stopped answering during the test (it died, or closed the
+    connection): the grader then waits to see it dead before the next cell."""
+
+
+class TimeLimit(CheckFailed):
+    """The test ran past its time limit."""
+
+
+# the types a message may name when a student's value is not what a check expects
+_KNOWN_TYPES = frozenset({"int", "float", "complex", "bool", "str", "bytes", "list", "tuple",
+                          "dict", "set", "NoneType", "ndarray", "Tensor", "Parameter",
+                          "Generator", "function", "builtin_function_or_method", "type",
+                          "module", "method", "float64", "float32", "int64", "int32", "bool_"})
+
+
+def type_name(name):
+    """``name`` if it is the name of a common type, else words that say what it was."""
+    return name if isinstance(name, str) and name in _KNOWN_TYPES else \
+        "an object of a class defined in the notebook"
+
+
+def _path_text(path, keys):
+    """'[0][\'W\']' for a path of indices and keys; None when a key is not one of
+    ``keys`` (the grader's own): a made-up key never reaches a message."""
+    out = ""
+    for k in path if isinstance(path, list) else [None]:
+        if isinstance(k, int) and not isinstance(k, bool):
+            out += f"[{k}]"
+        elif isinstance(k, str) and k in keys:
+            out += f"[{k!r}]"
+        else:
+            return None
+    return out
+
+
+def _dict_keys(x, depth=0):
+    """Every string key of every dict inside ``x`` (the grader's own inputs)."""
+    keys = set()
+    if depth > wire.MAX_DEPTH:
+        return keys
+    if isinstance(x, dict):
+        keys |= {k for k in x if isinstance(k, str)}
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            keys |= _dict_keys(v, depth + 1)
+    return keys
+
+
 class Student:
     """What a check sees of a student's notebook: the answers to the calls it makes.
 
     ``link`` carries requests to where the student's code runs (``LocalLink`` or
-    ``SocketLink``); every value that comes back is plain data, and every decision about it
-    is made here.
+    ``SocketLink``, or a namespace: a LocalLink on it); ``check`` is the Check being run.
+    Every value that comes back is plain data, and every decision about it is made here.
     """
 
-    def __init__(self, link, assignment, forbid=()):
+    def __init__(self, link, check):
         if isinstance(link, dict):  # a namespace: run the student's code in this process
             link = LocalLink(link)
         self.link = link
-        self.assignment = ASSIGNMENTS[assignment]
-        self.forbid = tuple(forbid)
-        self.guard = guard_config(forbid)
+        self.check = check
+        self.assignment = ASSIGNMENTS[check.assignment]
+        self.guard = guard_config(check.forbid)
         self._described = {}
 
-    def _request(self, req):
+    def _request(self, req, stand_ins=None):
         try:
-            resp = self.link.request(req)
+            resp = self.link.request(req, stand_ins)
         except TimeoutError:
-            raise CheckFailed("the test ran past its time limit (is there an endless loop?)") from None
+            raise TimeLimit("the test ran past its time limit (is there an endless loop?)") from None
         except (OSError, wire.WireError, EOFError) as e:
-            raise CheckFailed(f"the notebook's kernel stopped answering the test ({type(e).__name__}"
-                              f": {_clip(str(e), 120)})") from None
+            raise KernelGone(f"the notebook's kernel stopped answering the test "
+                             f"({type(e).__name__})") from None
         if not isinstance(resp, dict):
             raise CheckFailed("the notebook's kernel answered the test with something that is "
                               "not an answer")
@@ -233,7 +410,7 @@ class Student:
             raise CheckFailed(f"{name} is not defined: run the cell that defines it "
                               "(and keep its name and signature as given)")
         if info.get("kind") not in ("function", "class"):
-            raise CheckFailed(f"{name} should be a function, got {info.get('type', 'something else')}")
+            raise CheckFailed(f"{name} should be a function, got {type_name(info.get('type'))}")
         return info
 
     def put(self, value):
@@ -248,31 +425,49 @@ class Student:
         """The current value of a kept object, as plain data."""
         return self._request({"op": "fetch", "handle": handle}).get("value")
 
+    def _names(self, name, n, names):
+        """Names for the first ``n`` arguments of ``name``: ``names``, else the reference's
+        parameters, else 'argument i' (never the notebook's own parameter names)."""
+        given = list(names or ())
+        if len(given) < n:
+            try:
+                from autograder import reference as ref
+
+                given += list(inspect.signature(getattr(ref, name)).parameters)[len(given):]
+            except (AttributeError, TypeError, ValueError):
+                pass
+        return [given[i] if i < len(given) else f"argument {i + 1}" for i in range(n)]
+
     def call(self, name, *args, returns=None, where="", hint=None, attr=None, on=None,
              repeat=None, keep=False, details=False, names=None, **kwargs):
         """Call the student's ``name`` (or the attribute ``attr`` of it, or of the kept
-        object ``on``) on the arguments; CheckFailed on a crash, a forbidden routine, or an
-        argument written into.
+        object ``on``) on the arguments; CheckFailed on a crash, a forbidden routine, a
+        call the check does not allow, or an argument written into.
 
         ``returns``: the names of the outputs when the function returns a tuple; the tuple
         is then checked for length. ``repeat``: call that many times with the very same
         arguments and return the list of results. ``keep``: keep the result on the
         student's side too. ``details``: return (value, answer), the answer holding
-        'handle' and 'aliases' (outputs that are, or view, an input).
-        ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a crash's message;
-        ``names`` names the arguments in messages (default: the function's parameters).
+        'handle' and 'aliases' ((output path, input path) pairs of outputs that are, or
+        view, an input). ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a crash's
+        message; ``names`` names the arguments in messages (default: the reference's).
         """
         if on is None:
             self.get(name)
-        # the graded functions before this one (its building blocks) are answered by the
-        # reference while it runs
-        order = self.assignment.functions
-        earlier = order[:order.index(name)] if name in order else order
-        isolate = [f for f in earlier if _has_reference(f)]
+        # every other graded function of the notebook is a stand-in while this one runs:
+        # those the check declares answer (the reference, within budget), the rest refuse
+        isolate = [f for f in self.assignment.functions if f != name]
+        budget = self.check.calls if name == self.check.function else {}
+        allowed = {f: rule(args, kwargs) * int(repeat or 1) for f, rule in budget.items()}
+        stand_ins = StandIns(allowed, _elements([list(args), kwargs]) + 16)
         resp = self._request({"op": "call", "name": name, "attr": attr, "on": on,
                               "args": list(args), "kwargs": kwargs, "repeat": repeat,
                               "keep": keep, "aliases": details, "isolate": isolate,
-                              "names": list(names or ()), **self.guard})
+                              **self.guard}, stand_ins)
+        if stand_ins.refused is not None:
+            other, why = stand_ins.refused
+            raise CheckFailed(f"{name} calls {other}{where}, {why}, so the test scores 0"
+                              f"\n  hint: {_refusal_hint(name, other, budget)}")
         error = resp.get("error")
         if error is not None:
             if not isinstance(error, dict):
@@ -280,20 +475,27 @@ class Student:
             if error.get("not_implemented") and not str(error.get("message", "")).strip():
                 raise CheckFailed(f"{name} raised NotImplementedError: replace the "
                                   "`raise NotImplementedError()` with your code")
-            raise CheckFailed(f"{name} raised {str(error.get('type', 'an error'))[:80]}{where}: "
-                              f"{_clip(str(error.get('message', '')))}"
-                              + (f"\n  hint: {hint}" if hint else ""))
+            etype = exception_name(error.get("type"))
+            e = CheckFailed(f"{name} raised {etype}{where}"
+                            + (f"\n  hint: {hint}" if hint else
+                               "\n  hint: call it on inputs of these shapes to see the message"))
+            # the student's own text, for the instructor only: it may hold anything the
+            # kernel saw, hidden inputs included
+            e.detail = f"{etype}: {_clip(str(error.get('message', '')))}"
+            raise e
         hits = resp.get("hits") or []
         if hits:
-            raise CheckFailed(f"{name} calls {_clip(str(hits[0]), 120)}: this exercise asks for "
-                              "your own implementation, so the test scores 0")
+            what = describe_hit(hits[0], self.guard) or "a routine this exercise forbids"
+            raise CheckFailed(f"{name} calls {what}: this exercise asks for your own "
+                              "implementation, so the test scores 0")
         modified = resp.get("modified")
         if not isinstance(modified, list):
             raise CheckFailed(f"{name}: the notebook's kernel did not say whether the inputs "
                               "were left unchanged")
         if modified:
-            raise CheckFailed(f"{name} modified its argument {_clip(str(modified[0]), 120)} in "
-                              f"place{where}\n  hint: {_INPLACE_HINT}")
+            raise CheckFailed(f"{name} modified its argument "
+                              f"{self._modified_name(name, modified[0], args, kwargs, names)} "
+                              f"in place{where}\n  hint: {_INPLACE_HINT}")
         if "value" not in resp:
             raise CheckFailed(f"{name}: the notebook's kernel sent back no result")
         out = resp["value"]
@@ -301,13 +503,62 @@ class Student:
             raise CheckFailed(f"{name}: the notebook's kernel sent back the wrong number of results")
         if returns is not None:
             out = expect_tuple(name, out, returns)
+        if details:
+            resp["aliases"] = self._aliases(name, resp.get("aliases"), args, kwargs, names)
         return (out, resp) if details else out
 
+    def _modified_name(self, name, entry, args, kwargs, names):
+        """'h_prev' or "grads (entry 'W')": the argument a report [position, entry] names,
+        in the grader's words."""
+        if not (isinstance(entry, list) and len(entry) == 2):
+            return "(one of them)"
+        where, inner = entry
+        if isinstance(where, int) and not isinstance(where, bool) and 0 <= where < len(args):
+            label = self._names(name, len(args), names)[where]
+        elif isinstance(where, str) and where in kwargs:
+            label = where
+        else:
+            return "(one of them)"
+        keys = _dict_keys([list(args), kwargs])
+        if isinstance(inner, int) and not isinstance(inner, bool):
+            return f"{label} (entry {inner})"
+        if isinstance(inner, str) and inner in keys:
+            return f"{label} (entry {inner!r})"
+        return label
 
-def _has_reference(name):
-    from autograder import reference as ref
+    def _aliases(self, name, found, args, kwargs, names):
+        """[(output path, input path)] as text ('[0]', "grads['W']"), from the reports
+        [output path, argument, input path]; entries that name anything the grader did not
+        send are dropped."""
+        keys = _dict_keys([list(args), kwargs])
+        labels = self._names(name, len(args), names)
+        out = []
+        for entry in found if isinstance(found, list) else []:
+            if not (isinstance(entry, list) and len(entry) == 3):
+                continue
+            opath, arg, ipath = entry
+            if isinstance(arg, int) and not isinstance(arg, bool) and 0 <= arg < len(args):
+                label = labels[arg]
+            elif isinstance(arg, str) and arg in kwargs:
+                label = arg
+            else:
+                continue
+            o, i = _path_text(opath, keys), _path_text(ipath, keys)
+            if o is not None and i is not None:
+                out.append((o, label + i))
+        return out
 
-    return hasattr(ref, name)
+
+def _refusal_hint(name, other, budget):
+    if other.endswith("forward") and "backward" in name:
+        return ("a backward needs no forward call: the cache holds everything it needs "
+                "(the backward formulas are in the notebook)")
+    if name[:1].isupper():
+        return f"{name} computes with torch operations of its own, on the device of its inputs"
+    if budget:
+        return (f"{name} may call {', '.join(budget)} (the reference answers those calls, "
+                "within what an honest solution needs); compute the rest yourself")
+    return f"{name} computes its result itself, with NumPy operations"
 
 
 def _clip(text, limit=300):

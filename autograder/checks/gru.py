@@ -17,7 +17,7 @@ from autograder import reference as ref
 from coursekit.expect import expect_close
 from coursekit.gradcheck import rel_error
 
-from .core import case_label, check, expect_cache, expect_grads, rng_for, sizes
+from .core import case_label, check, expect_cache, expect_grads, per_step, rng_for, sizes
 
 A = "gru"
 STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "r", "z", "n", "ah_n")
@@ -144,7 +144,7 @@ def _(student):
         })
 
 
-@check(A, "gru_forward", points=2)
+@check(A, "gru_forward", points=2, calls={"gru_step_forward": per_step})
 def _(student):
     rng = rng_for("test_gru_forward")
     cases = [(d, seq_inputs(rng, d["N"], d["T"], d["D"], d["H"])) for d in sizes(rng, "NTDH")]
@@ -162,7 +162,7 @@ def _(student):
         expect_cache("gru_forward", cache, want_cache, SEQ_CACHE, label)
 
 
-@check(A, "gru_backward", points=3)
+@check(A, "gru_backward", points=3, calls={"gru_step_backward": per_step})
 def _(student):
     rng = rng_for("test_gru_backward")
     cases = [(d, ref.gru_forward(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]))[1],

@@ -21,7 +21,7 @@ from autograder import reference as ref
 from coursekit.expect import CheckFailed, expect_close, expect_equal, expect_tuple
 from coursekit.gradcheck import rel_error
 
-from .core import case_label, check, devices, expect_cache, rng_for, sizes
+from .core import case_label, check, devices, expect_cache, per_step, rng_for, sizes
 
 A = "lstm"
 GATES = "ifgo"
@@ -314,7 +314,7 @@ def _(student):
                     index=k)
 
 
-@check(A, "lstm_forward", points=2)
+@check(A, "lstm_forward", points=2, calls={"lstm_step_forward": per_step})
 def _(student):
     rng = rng_for("test_lstm_forward")
     for k, d in enumerate(sizes(rng, "NTDH")):
@@ -344,7 +344,7 @@ def _(student):
         expect_cache("lstm_forward", cache, cache_want, SEQ_CACHE, label)
 
 
-@check(A, "lstm_backward", points=3)
+@check(A, "lstm_backward", points=3, calls={"lstm_step_backward": per_step})
 def _(student):
     rng = rng_for("test_lstm_backward")
     for k, d in enumerate(sizes(rng, "NTDH")):

@@ -6,10 +6,12 @@ also fails a function that writes into its inputs.)
 """
 from __future__ import annotations
 
+import numpy as np
+
 from autograder import reference as ref
 from coursekit.expect import expect_array, expect_close
 
-from .core import case_label, check, expect_cache, expect_grads, rng_for, sizes
+from .core import case_label, check, expect_cache, expect_grads, per_step, rng_for, sizes
 
 A = "rnn_bptt"
 STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "h_next")
@@ -63,7 +65,7 @@ def _(student):
                             "db": "db sums da over the batch axis (axis 0)"})
 
 
-@check(A, "rnn_forward", points=2)
+@check(A, "rnn_forward", points=2, calls={"rnn_step_forward": per_step})
 def _(student):
     rng = rng_for("test_rnn_forward")
     for d in sizes(rng, "NTDH"):
@@ -80,7 +82,7 @@ def _(student):
         expect_cache("rnn_forward", cache, want_cache, SEQ_CACHE, label)
 
 
-@check(A, "rnn_backward", points=3)
+@check(A, "rnn_backward", points=3, calls={"rnn_step_backward": per_step})
 def _(student):
     rng = rng_for("test_rnn_backward")
     for d in sizes(rng, "NTDH"):
@@ -100,7 +102,13 @@ def _(student):
                             "db": "db sums da over the batch and over every time step"})
 
 
-@check(A, "bptt_grad_norms", points=1)
+def _cache_steps(args, kwargs):
+    """bptt_grad_norms(dh_T, cache): one rnn_step_backward per time step of the cache's h."""
+    cache = args[1] if len(args) > 1 else kwargs.get("cache")
+    return int(np.shape(cache[-1])[1]) if isinstance(cache, (tuple, list)) and cache else 1
+
+
+@check(A, "bptt_grad_norms", points=1, calls={"rnn_step_backward": _cache_steps})
 def _(student):
     rng = rng_for("test_bptt_grad_norms")
     for d in sizes(rng, "NTDH"):

@@ -12,7 +12,7 @@ import numpy as np
 from autograder import reference as ref
 from coursekit.expect import CheckFailed, expect_close, expect_equal, expect_float
 
-from .core import case_label, check, rng_for, sizes
+from .core import case_label, check, once, per_row, rng_for, sizes
 
 A = "word2vec"
 NO_SCIPY = ("scipy/spatial/distance.py", "sklearn/metrics/pairwise.py")
@@ -253,7 +253,8 @@ def embeddings_with_ties(rng, V, D):
     return E
 
 
-@check(A, "most_similar", points=1, forbid=NO_SCIPY)
+@check(A, "most_similar", points=1, forbid=NO_SCIPY,
+       calls={"cosine_similarity": per_row(1)})
 def _(student):
     fn = "most_similar"
     rng = rng_for("test_" + fn)
@@ -286,7 +287,8 @@ def _(student):
                           "first, ties broken by the lower index (a stable sort of -sims)")
 
 
-@check(A, "analogy", points=1, forbid=NO_SCIPY)
+@check(A, "analogy", points=1, forbid=NO_SCIPY,
+       calls={"most_similar": once, "cosine_similarity": per_row(3)})
 def _(student):
     fn = "analogy"
     rng = rng_for("test_" + fn)

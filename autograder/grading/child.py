@@ -20,12 +20,32 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
+from autograder.grading import clean
+
 MAX_RESTARTS = 3
+# what the grading process may allocate beyond what it holds when it starts: the checks need
+# a few MiB; the limits on what a kernel may send (coursekit.wire.GRADER_LIMITS) and ask of
+# the reference (checks.core.StandIns) keep it far below
+GRADER_MEMORY = 1 << 30
+
+
+def bound_memory(extra=GRADER_MEMORY):
+    """Cap this process's data (heap and private writable mappings, RLIMIT_DATA) at what
+    it holds now plus ``extra`` bytes: past it an allocation fails with MemoryError (which
+    fails the test that caused it), instead of the machine running out of memory."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            data = next(int(line.split()[1]) << 10 for line in f if line.startswith("VmData:"))
+        resource.setrlimit(resource.RLIMIT_DATA,
+                           (data + extra, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+    except (OSError, ValueError, StopIteration):
+        pass
 
 
 def _save_json(path, data):
@@ -42,42 +62,51 @@ def course_check(cell):
 
 
 def hidden_check(kernel, assignment, grade_id, timeout):
-    """Run the check ``grade_id`` against the kernel's namespace; (passed, message)."""
+    """Run the check ``grade_id`` against the kernel's namespace; (passed, message, detail).
+
+    ``message`` is the grader's own words (it goes to the gradebook and the feedback);
+    ``detail``, the student's exception text if any, only to the executed notebook that
+    the instructor reads."""
     from autograder.checks import CheckFailed, get_check
-    from autograder.checks.core import SocketLink, Student
+    from autograder.checks.core import KernelGone, SocketLink, Student
 
     check = get_check(assignment, grade_id)
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(10.0)
     try:
-        conn.connect(kernel.serve_path)
+        conn = kernel.connect()
     except OSError:
-        conn.close()
-        return False, "the hidden test could not reach the notebook's kernel"
+        return False, "the hidden test could not reach the notebook's kernel", ""
     link = SocketLink(conn, time.monotonic() + timeout)
+    gone, detail = False, ""
     try:
-        check.run(Student(link, assignment, forbid=check.forbid))
+        check.run(Student(link, check))
         passed, message = True, ""
+    except KernelGone as e:
+        passed, message, gone = False, str(e), True
     except CheckFailed as e:
-        passed, message = False, str(e)
+        passed, message, detail = False, str(e), getattr(e, "detail", "")
     except Exception as e:  # values our comparisons could not use: not a pass
-        passed, message = False, (f"the hidden test could not use what your code returned "
-                                  f"({type(e).__name__}: {str(e)[:200]})")
+        passed, message = False, ("the hidden test could not use what your code returned "
+                                  f"({type(e).__name__})")
+        detail = f"{type(e).__name__}: {str(e)[:300]}"
     finally:
         link.close()
         conn.close()
-    if not passed and "stopped answering" in message:
+    if gone:
         kernel.settle()  # a kernel going down is seen dead before the next cell runs
     if passed and not kernel.alive():
         passed, message = False, "the kernel died during the hidden test"
-    return passed, message
+    return passed, clean.text(message, 2000), clean.text(detail, 2000)
 
 
-def _verdict_output(passed, message, function):
+def _verdict_output(passed, message, detail, function):
     if passed:
         return {"output_type": "stream", "name": "stdout",
                 "text": f"hidden tests of {function}: passed\n"}
-    return {"output_type": "error", "ename": "CheckFailed", "evalue": message, "traceback": []}
+    lines = [f"hidden tests of {function}: failed", *message.splitlines()]
+    if detail:
+        lines.append(f"  the notebook's own message (shown to the instructor only): {detail}")
+    return {"output_type": "error", "ename": "CheckFailed", "evalue": message,
+            "traceback": lines}
 
 
 def _source(cell):
@@ -101,6 +130,9 @@ class Grading:
         self.kernel, self.starts = None, 0
 
     def save(self):
+        import resource
+
+        self.status["grader_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         _save_json(self.out_dir / "executed.ipynb", self.nb)
         _save_json(self.out_dir / "verdicts.json", self.verdicts)
         _save_json(self.out_dir / "status.json", self.status)
@@ -119,7 +151,10 @@ class Grading:
             self.kernel.start()
         finally:  # the parent kills it if we cannot (a forked kernel is not our child)
             if self.kernel.proc is not None:
-                self.status["kernels"] = self.status.get("kernels", []) + [self.kernel.proc.pid]
+                self.status["kernels"] = self.status.get("kernels", []) + [
+                    {"pid": self.kernel.proc.pid,
+                     "cgroup": self.kernel.cgroup.to_json() if self.kernel.cgroup else None}]
+                self.save()
         self.status["walls"] = self.kernel.walls
         self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
 
@@ -132,9 +167,10 @@ class Grading:
         if mark is not None:
             if not record:
                 return "ok"
-            passed, message = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
+            passed, message, detail = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
             self.verdicts[gid] = {"passed": passed, "message": message}
-            cell["outputs"] = [_verdict_output(passed, message, gid.removeprefix("test_"))]
+            cell["outputs"] = [_verdict_output(passed, message, detail,
+                                               gid.removeprefix("test_"))]
             return "ok" if self.kernel.alive() else "dead"
         run = self.kernel.execute(_source(cell), self.timeout)
         if not record:
@@ -149,7 +185,7 @@ class Grading:
             message = {"ok": "", "timeout": f"TimeoutError: the cell ran for more than "
                        f"{self.timeout:g} s", "hung": f"TimeoutError: the cell ran for more "
                        f"than {self.timeout:g} s", "dead": "the kernel died in this cell"
-                       }.get(run.status, f"{run.ename}: {run.evalue}".strip(": "))
+                       }.get(run.status, clean.text(f"{run.ename}: {run.evalue}".strip(": "), 2000))
             self.verdicts[gid] = {"passed": run.status == "ok", "message": message}
         return "ok" if run.status not in ("dead", "hung") and self.kernel.alive() else \
             ("hung" if run.status == "hung" else "dead")
@@ -158,7 +194,7 @@ class Grading:
         k = self.kernel
         if state == "hung":
             return f"cell {index + 1} ignored the interrupt at the time limit"
-        if k.memory_exceeded:
+        if k.ran_out_of_memory():
             return f"cell {index + 1} used more than {self.sandbox.memory >> 20} MiB of memory"
         return f"the kernel died in cell {index + 1}"
 
@@ -187,10 +223,9 @@ class Grading:
             t = time.monotonic()
             state = self.run_cell(index, cell)
             self.status.setdefault("seconds", {})[f"cell {index + 1}"] = round(time.monotonic() - t, 3)
-            if self.kernel.defused:
-                self.status["incidents"].append(f"cell {index + 1} started too many processes; "
-                                                "they were killed")
-                self.kernel.defused = 0
+            for what in self.kernel.defused:
+                self.status["incidents"].append(f"cell {index + 1} {what.value}; they were killed")
+            self.kernel.defused = []
             if state != "ok":
                 what = self.incident(index, state)
                 if restarts < MAX_RESTARTS and self.recover(index):
@@ -217,9 +252,11 @@ def zygote():
     """A warm parent for this module's processes (``kernel.Zygote``): torch, the checks
     and Jupyter's client imported once, one fork per submission."""
     from autograder import checks
-    from autograder.grading import kernel, kernel_zygote  # noqa: F401
+    from autograder.grading import cgroups, kernel, kernel_zygote
 
     checks.load()
+    kernel.machine_walls()  # probed once here, inherited by every grading process
+    cgroups.why_missing()
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -247,6 +284,7 @@ def _main(job_path):
         libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed grader takes us along
     except (OSError, AttributeError):
         pass
+    bound_memory()
     grading = Grading(job)
     if "torch" not in sys.modules and any("torch" in _source(c) for c in grading.nb["cells"]):
         # the checks of a PyTorch notebook need torch here too: imported while the

@@ -18,7 +18,9 @@ from pathlib import Path
 import nbformat
 
 from . import course as course_mod
-from . import cluster, kernel, records, runner, submissions
+from coursekit.notebook import nbgrader_meta
+
+from . import cgroups, clean, cluster, kernel, records, runner, submissions
 
 
 class Progress:
@@ -76,6 +78,8 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             stack.enter_context(client)
         else:  # started now, the warm parents' imports overlap the registration
             zygotes = kernel.start_zygotes(stack)
+            say_missing_walls()
+            cgroups.sweep()
         with records.lock(course.db_url):
             course_mod.register(course, assignment)
         if resume:  # after an interrupted run: only who has no grade newer than the notebook
@@ -93,18 +97,52 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         else:
             limits.zygote, limits.grader = (z.wait() for z in zygotes)
             arriving = _grade_here(stack, source, found, limits, jobs or os.cpu_count() or 1)
+        locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}
         for sub, result in arriving:
             if isinstance(result, BaseException):  # a bug of ours, or every worker lost
                 result = runner.zero(source, sub.student, "crashed", _failure(result))
-            if result.executed is not None:
-                out = course.autograded(result.student, assignment)
-                out.mkdir(parents=True, exist_ok=True)
-                nbformat.write(result.executed, str(out / source_path.name))
-            records.record(course.db_url, assignment, source_path.stem, result)
+            _store(course, assignment, source_path, locked, result)
             results.append(result)
             if bar:
                 bar.step(result.student)
     return sorted(results, key=lambda r: r.student)
+
+
+def say_missing_walls(stream=sys.stderr):
+    """Say, at the start of a run, which walls this machine cannot put up around a kernel
+    (each student's ``walls`` then records what stood for them)."""
+    missing = kernel.missing_walls()
+    if missing:
+        stream.write("walls missing on this machine (see the README's Security model):\n")
+        for wall, why in missing:
+            stream.write(f"  - {wall}: {why}\n")
+        stream.flush()
+    return missing
+
+
+def _store(course, assignment, source_path, locked, result):
+    """Write the executed notebook (made inert: the instructor opens it in a browser) and
+    record the result. Nothing in one student's results can stop the run: a write that
+    fails is recorded with its reason, and a result the gradebook refuses is recorded again
+    without its messages."""
+    if result.executed is not None:
+        try:
+            out = course.autograded(result.student, assignment)
+            out.mkdir(parents=True, exist_ok=True)
+            nb = clean.inert(result.executed,
+                             trusted=lambda c: nbgrader_meta(c).get("grade_id") in locked)
+            nbformat.write(nb, str(out / source_path.name))
+        except Exception as e:  # noqa: BLE001 - whatever it was, the grade is still recorded
+            result.reason = "; ".join(filter(None, [result.reason, "the executed notebook "
+                                                    f"could not be saved ({type(e).__name__})"]))
+    try:
+        records.record(course.db_url, assignment, source_path.stem, result)
+    except Exception as e:  # noqa: BLE001
+        bare = dataclasses.replace(
+            result, reason=clean.text(f"{result.reason}; the gradebook refused this result's "
+                                      f"messages ({type(e).__name__})", 500),
+            tests={g: {**t, "message": ""} for g, t in result.tests.items()})
+        records.record(course.db_url, assignment, source_path.stem, bare)
 
 
 def _grade_here(stack, source, found, limits, jobs):
@@ -150,6 +188,7 @@ def to_json(results):
     return {r.student: {"score": r.score, "max_score": r.max_score, "status": r.status,
                         "reason": r.reason, "walls": r.walls, "seconds": round(r.seconds, 3),
                         "compute_seconds": round(r.compute, 3),
+                        "grader_mib": round(r.grader_mib, 1),
                         "tests": {g: {"score": t["score"], "max_score": t["max_score"]}
                                   for g, t in r.tests.items()}}
             for r in results}

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
@@ -23,12 +23,21 @@ MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused b
 
 @dataclass
 class Sandbox:
-    """What a kernel may use: memory (bytes), processes and threads, file size, seconds to start."""
+    """What a kernel may use: memory (bytes), processes and threads, file size and disk
+    (bytes: its working folder and /tmp together), /dev/shm (bytes), seconds to start."""
     memory: int = 6 << 30
     processes: int = 512
     file_size: int = 1 << 30
+    disk: int = 1 << 30
+    shm: int = 256 << 20
     startup: float = 60.0
     max_children: int = 32  # more child processes than this is a fork bomb: they are killed
+
+
+class Defused(str, Enum):
+    """What the watch killed of a kernel's processes, the kernel itself going on."""
+    PROCESSES = "started too many processes"
+    MEMORY = "started processes that ran out of memory"
 
 
 @dataclass
@@ -41,83 +50,197 @@ class Run:
     outputs: list = field(default_factory=list)
 
 
-def _read_paths(hidden):
-    """Directories the kernel may read: the system, Python, the installed packages, and the
-    student-side package; never a path in ``hidden`` or above one of them."""
+# what the kernel's root holds of the system (the links among them are recreated as links)
+SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+          "/run/nvidia-persistenced")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+
+
+def _inside(path, folder):
+    return path != folder and path.startswith(folder.rstrip("/") + "/")
+
+
+def readable(hidden):
+    """What a student's kernel may read, the one place that decides it for every route
+    (warm, cold, on a cluster worker): (roots, links, masks).
+
+    ``roots``: the system, Python, its packages and coursekit (resolved, none inside
+    another); ``links``: {path: target} of the system's symlinks among them (/lib64 ->
+    usr/lib64); ``masks``: the paths of ``hidden`` that lie inside a root, covered in the
+    kernel's root by an empty folder (or left out of Landlock's rules). A root inside a
+    hidden folder stays readable: the virtualenv the grader runs on may live in the course.
+    """
     import coursekit
 
-    candidates = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/proc",
-                  "/sys", "/run/nvidia-persistenced", sys.prefix, sys.base_prefix, sys.exec_prefix,
-                  str(Path(coursekit.__file__).resolve().parent)]
+    links, candidates = {}, []
+    for p in SYSTEM:
+        if os.path.islink(p):
+            links[p] = os.readlink(p)
+            candidates.append(os.path.realpath(p))
+        elif os.path.exists(p):
+            candidates.append(p)
+    candidates += [sys.prefix, sys.base_prefix, sys.exec_prefix,
+                   str(Path(coursekit.__file__).resolve().parent)]
     candidates += [p for p in sys.path if p.endswith("-packages")]
-    hidden = [Path(h).resolve() for h in hidden]
+    hidden = sorted({os.path.realpath(h) for h in hidden})
+    resolved = sorted({os.path.realpath(c) for c in candidates if os.path.exists(c)})
+    roots = [r for r in resolved if r not in hidden
+             and not any(_inside(r, other) for other in resolved)]
+    masks = [h for h in hidden if any(_inside(h, r) for r in roots)]
+    return roots, links, masks
+
+
+def devices():
+    """The device files a kernel may use: null, zero, random, urandom, and the GPU's."""
+    out = list(DEVICES)
+    if cuda_present():
+        import glob
+
+        out += sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*"))
+    return [d for d in out if os.path.exists(d)]
+
+
+def cuda_present():
+    return any(Path(p).exists() for p in ("/dev/nvidiactl", "/dev/nvidia0"))
+
+
+_MACHINE = None
+
+
+def machine_walls():
+    """What this machine lets the grader put up around a kernel, probed once per process:
+    {"landlock": ABI (0: none), "namespaces": '' or why not, "cgroup": '' or why not,
+    "own user id": whether kernels run as a user of their own (the grader is root)}."""
+    global _MACHINE
+    if _MACHINE is None:
+        from . import cgroups, sandbox
+
+        uid = _kernel_uid()
+        try:
+            out = subprocess.run([sys.executable, "-m", "autograder.grading.sandbox", "--probe",
+                                  str(uid if uid is not None else -1)], capture_output=True,
+                                 text=True, timeout=30, stdin=subprocess.DEVNULL)
+            why = "" if out.returncode == 0 else (out.stdout.strip().splitlines() or
+                                                  ["the probe failed"])[-1][:200]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = f"the probe failed ({type(e).__name__})"
+        _MACHINE = {"landlock": sandbox.landlock_abi(), "namespaces": why,
+                    "cgroup": cgroups.why_missing(), "own user id": uid is not None and not why}
+    return _MACHINE
+
+
+def missing_walls(machine=None):
+    """[(wall, why)] of what this machine cannot put up (empty when every wall stands)."""
+    m = machine or machine_walls()
     out = []
-    for c in candidates:
-        p = Path(c).resolve()
-        if not p.exists():
-            continue
-        if any(p == h or h.is_relative_to(p) or p.is_relative_to(h) for h in hidden) \
-                and p != Path(coursekit.__file__).resolve().parent:
-            continue  # a secret lies inside: that root stays closed
-        out.append(str(p))
-    return sorted(set(out))
+    if m["landlock"] < 6:
+        out.append(("landlock", "this Linux has no Landlock" if not m["landlock"] else
+                    f"Landlock ABI {m['landlock']} (6 scopes signals and abstract sockets)"))
+    if m["namespaces"]:
+        out.append(("namespaces (user, PID, mount, IPC, network) and the kernel's own root",
+                    m["namespaces"]))
+    if m["cgroup"]:
+        out.append(("cgroup (memory and process limits that count every process)", m["cgroup"]))
+    return out
+
+
+def _kernel_uid():
+    """A user id of the kernel's own when the grader is root (None otherwise)."""
+    if os.geteuid() != 0:
+        return None
+    import secrets
+
+    return 200000 + secrets.randbelow(100000)
 
 
 class Kernel:
     """An IPython kernel in a sandbox, working in ``work``, with sockets in ``chan``.
 
     ``hidden``: paths the kernel must not read (the course, the gradebook, the submissions).
+    The grader reaches the kernel's test server (``coursekit.serve``) only through a socket
+    pair made here and inherited by the kernel: no path, nothing another process can reach.
     """
 
     def __init__(self, work, chan, hidden=(), sandbox=None, zygote=None):
         # chan holds this kernel's sockets and connection file; a restart uses a new one
         self.work, self.chan = Path(work), Path(chan)
         self.chan.mkdir(parents=True, exist_ok=True)
-        self.serve_path = str(self.chan / "serve.sock")
+        self.root = self.chan.with_name(self.chan.name + "-root")  # the kernel's / is built on it
+        self.root.mkdir(exist_ok=True)
         self.sandbox = sandbox or Sandbox()
         self.hidden = list(hidden)
         self.zygote = zygote  # {"socket", "token"} of a kernel_zygote, or None: a fresh Python
         self.proc = None
         self.client = None
+        self.control = None  # our end of the test server's control socket
+        self.cgroup = None
         self.walls = {}
         self.memory_exceeded = False
-        self.defused = 0  # times a fork bomb was defused
+        self.defused = []  # Defused: what the watch killed of the kernel's processes
+        self._ooms = 0  # the cgroup's count of processes killed for memory, last seen
         self._watch = None
+        self._own = set()  # pids of the sandbox's own processes: A, B and the kernel
 
     # ------------------------------------------------------------------ life
+    def spec(self, uid, keep_fds):
+        """The sandbox's spec (see ``sandbox.enter``) for this kernel."""
+        roots, links, masks = readable(self.hidden + [str(self.chan.parent.parent)])
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
+               "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+               "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": "agg",
+               "IPYTHONDIR": str(self.work / ".ipython"), "MPLCONFIGDIR": str(self.work / ".mpl"),
+               "JUPYTER_RUNTIME_DIR": str(self.work / ".runtime"),
+               "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+        machine = machine_walls()
+        return {"read": roots, "links": links, "masks": masks, "devices": devices(),
+                "work": str(self.work), "chan": str(self.chan), "root": str(self.root),
+                "namespaces": not machine["namespaces"], "uid": uid,
+                "disk": self.sandbox.disk, "shm": self.sandbox.shm,
+                # CUDA reserves far more address space than it uses: watched, not capped
+                "memory": None if cuda_present() else self.sandbox.memory,
+                "file_size": self.sandbox.file_size, "processes": self.sandbox.processes,
+                "cgroups": self.cgroup.procs_files() if self.cgroup else [],
+                "keep_fds": list(keep_fds), "report": str(self.chan / "walls.json"),
+                "env": {k: v for k, v in env.items() if v}}
+
     def start(self):
+        import socket
+
         import zmq
         from jupyter_client import BlockingKernelClient
         from jupyter_client.connect import write_connection_file
 
+        from .cgroups import Cgroup
+
         conn = self.chan / "kernel.json"
         write_connection_file(str(conn), transport="ipc", ip=str(self.chan / "k"),
                               shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
-        (self.work / "tmp").mkdir(exist_ok=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
-               "LANG": "C.UTF-8", "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": "agg",
-               "IPYTHONDIR": str(self.work / ".ipython"), "MPLCONFIGDIR": str(self.work / ".mpl"),
-               "JUPYTER_RUNTIME_DIR": str(self.chan), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
-        env = {k: v for k, v in env.items() if v}
-        cuda = any(Path(p).exists() for p in ("/dev/nvidiactl", "/dev/nvidia0"))
-        spec = {"network": False, "file_size": self.sandbox.file_size,
-                "processes": self.sandbox.processes,
-                # CUDA reserves far more address space than it uses: watched, not capped
-                "memory": None if cuda else self.sandbox.memory,
-                "read": _read_paths(self.hidden + [str(self.chan.parent.parent)]),
-                "write": [str(self.work), str(self.chan)], "report": str(self.chan / "walls.json"),
-                "env": env}
-        spec_path = self.chan / "sandbox.json"
-        spec_path.write_text(json.dumps(spec))
-        self.proc = self._fork(spec_path, conn) if self.zygote else None
-        if self.proc is None:
-            cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
-                   sys.executable, "-m", "ipykernel_launcher", "-f", str(conn),
-                   "--HistoryManager.hist_file=:memory:"]
-            self.proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
+        (self.work / "tmp").mkdir(parents=True, exist_ok=True)
+        machine = machine_walls()
+        uid = _kernel_uid() if machine["own user id"] else None
+        if uid is not None:  # the kernel's own user makes its sockets here, and reads the key
+            for p in (self.chan, conn):
+                os.chown(p, uid, uid)
+        if not machine["cgroup"]:
+            self.cgroup = Cgroup.create(None if cuda_present() else self.sandbox.memory,
+                                        self.sandbox.processes)
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            spec = self.spec(uid, [theirs.fileno()])
+            spec_path = self.chan / "sandbox.json"
+            spec_path.write_text(json.dumps(spec))
+            self.proc = fork(self.zygote, spec=str(spec_path), connection_file=str(conn),
+                             fds=[theirs.fileno()]) if self.zygote else None
+            if self.proc is None:
+                cmd = [sys.executable, "-m", "autograder.grading.sandbox", str(spec_path), "--",
+                       sys.executable, "-m", "coursekit.serve", "-f", str(conn),
+                       "--serve-fd", str(theirs.fileno())]
+                self.proc = subprocess.Popen(cmd, cwd="/", stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True, pass_fds=[theirs.fileno()])
+        finally:
+            theirs.close()
         ctx = zmq.Context()
         ctx.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
         # we connect before the kernel has bound its sockets: retry every 10 ms, not 100
@@ -139,24 +262,44 @@ class Kernel:
             except Exception:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the kernel did not start in time") from None
-        try:
-            self.walls = json.loads((self.chan / "walls.json").read_text())
-        except (OSError, ValueError):
-            self.walls = {}
-        # the hidden tests' server, up before any student code runs (coursekit.serve.listen)
-        run = self.execute(f"__import__('coursekit.serve', fromlist=['listen'])"
-                           f".listen({self.serve_path!r})", 30.0, silent=True)
-        if run.status != "ok":
-            raise RuntimeError(f"the kernel could not start the test server ({run.ename})")
-        self._drain_iopub()
-        self._watch = threading.Thread(target=self._watch_memory, daemon=True)
+        self.walls = _read_walls(self.chan / "walls.json")
+        if self.cgroup is not None:
+            self.walls["cgroup"] = self.walls.get("cgroup", False)
+        self._own = self._sandbox_pids()
+        self._watch = threading.Thread(target=self._watch_kernel, daemon=True)
         self._watch.start()
         return self
 
-    def _fork(self, spec_path, conn):
-        """A kernel forked by the warm zygote; None when it cannot (then a fresh Python)."""
-        return fork(self.zygote, spec=str(spec_path), connection_file=str(conn),
-                    cwd=str(self.work))
+    def connect(self):
+        """A new connection to the kernel's test server (one per hidden test), handed to the
+        kernel over the control socket; OSError when the kernel is gone."""
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            socket.send_fds(self.control, [b"c"], [theirs.fileno()])
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+    def _sandbox_pids(self):
+        """A (the process we started), B (PID 1 of the kernel's namespace) and the kernel."""
+        import psutil
+
+        own = {self.proc.pid}
+        try:
+            kids = psutil.Process(self.proc.pid).children()
+            for b in kids:
+                own.add(b.pid)
+                for c in b.children():
+                    if _ns_pid(c.pid) == 2:  # the kernel is B's first child
+                        own.add(c.pid)
+        except psutil.Error:
+            pass
+        return own
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -169,59 +312,130 @@ class Kernel:
             pass
 
     def interrupt(self):
-        if self.alive():
+        if self.alive():  # A relays it to B, B to the kernel
             try:
                 os.kill(self.proc.pid, signal.SIGINT)
             except OSError:
                 pass
 
+    def members(self):
+        """The kernel's processes, the sandbox's own included: its cgroup's; without one, A
+        and its descendants (a PID namespace keeps every orphan under B), or A's session."""
+        import psutil
+
+        if self.cgroup is not None:
+            return self.cgroup.members()
+        if self.walls.get("pid namespace"):
+            try:
+                a = psutil.Process(self.proc.pid)
+                return [a.pid] + [p.pid for p in a.children(recursive=True)]
+            except psutil.Error:
+                return []
+        return [p.pid for p in _session(self.proc.pid)]
+
     def kill(self):
         """Kill the kernel and everything it started."""
         if self.proc is None:
             return
+        if self.cgroup is not None:
+            self.cgroup.kill()
         kill_tree(self.proc.pid)
-        kill_session(self.proc.pid)
+        if not self.walls.get("pid namespace"):
+            kill_session(self.proc.pid)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.cgroup is not None:
+            self.cgroup.remove()
         if self.client is not None:
             try:
                 self.client.stop_channels()
             except Exception:
                 pass
+        if self.control is not None:
+            self.control.close()
 
-    def _watch_memory(self):
+    def _watch_kernel(self):
+        """Until the kernel dies: a fork bomb is defused, and so are processes of the kernel
+        that ran its cgroup out of memory; memory over the limit without a cgroup, or the
+        kernel itself killed for memory, kills the kernel (the main thread then sees it
+        dead and restarts it)."""
         import psutil
 
         while self.alive():
+            if self.cgroup is not None and self.cgroup.oom_kills() > self._ooms:
+                self._ooms = self.cgroup.oom_kills()
+                time.sleep(0.3)  # the kernel's own death (B, then A, exit) takes a moment
+                if not self.alive():
+                    self.memory_exceeded = True
+                    return
+                self._kill_others(Defused.MEMORY)
+                continue
             try:
-                procs = _session(self.proc.pid)
-                if self._defuse([p for p in procs if p.pid != self.proc.pid]):
+                pids = self.members()
+                if self._defuse([p for p in pids if p not in self._own]):
                     continue
-                rss = sum(p.memory_info().rss for p in procs)
-                if rss > self.sandbox.memory and len(procs) > 1:
-                    # forked copies share most pages with the kernel, and each one's RSS
-                    # counts them all: their proportional shares (PSS) count them once
-                    rss = sum(p.memory_full_info().pss for p in procs)
+                rss = 0
+                if self.cgroup is None:
+                    procs = [psutil.Process(p) for p in pids]
+                    procs = [p for p in procs if p.status() != psutil.STATUS_ZOMBIE]
+                    rss = sum(p.memory_info().rss for p in procs)
+                    if rss > self.sandbox.memory and len(procs) > 1:
+                        # forked copies share most pages with the kernel, and each one's RSS
+                        # counts them all: their proportional shares (PSS) count them once
+                        rss = sum(p.memory_full_info().pss for p in procs)
             except psutil.Error:
                 rss = 0
             if rss > self.sandbox.memory:
                 self.memory_exceeded = True
-                kill_session(self.proc.pid)  # the main thread sees a dead kernel
+                self.kill_members()  # the main thread sees a dead kernel
                 return
             time.sleep(0.2)
+
+    def ran_out_of_memory(self):
+        """Whether the (dead) kernel was killed for its memory: by the watch, or by its
+        cgroup (the watch, which sees that, is given a moment to finish)."""
+        if self._watch is not None:
+            self._watch.join(timeout=1.0)
+        return self.memory_exceeded or (self.cgroup is not None
+                                        and self.cgroup.oom_kills() > self._ooms)
+
+    def _kill_others(self, why):
+        """Kill the kernel's processes but the sandbox's own (A, B, the kernel)."""
+        others = [p for p in self.members() if p not in self._own]
+        if others:
+            self._kill_pids(others)
+        self.defused.append(why)
+
+    def kill_members(self):
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        elif self.walls.get("pid namespace"):
+            kill_tree(self.proc.pid)
+        else:
+            kill_session(self.proc.pid)
 
     def _defuse(self, children):
         """Kill the kernel's other processes (its children, and their orphans) when there
         are too many of them (a fork bomb); the kernel itself goes on."""
-        import psutil
-
         if len(children) <= self.sandbox.max_children:
             return False
-        self.defused += 1
-        kill_all(children, wait=2)
+        self._kill_pids(children)
+        self.defused.append(Defused.PROCESSES)
         return True
+
+    @staticmethod
+    def _kill_pids(pids):
+        import psutil
+
+        procs = []
+        for pid in pids:
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.Error:
+                continue
+        kill_all(procs, wait=2)
 
     # ------------------------------------------------------------------ cells
     def _drain_iopub(self):
@@ -285,8 +499,10 @@ class Kernel:
             run.status = "timeout"
         elif reply.get("status") != "ok":
             run.status = "error"
-            run.ename = str(reply.get("ename", "Error"))[:200]
-            run.evalue = str(reply.get("evalue", ""))[:2000]
+            from . import clean
+
+            run.ename = clean.text(reply.get("ename", "Error"), 200)
+            run.evalue = clean.text(reply.get("evalue", ""), 2000)
         return run
 
     @staticmethod
@@ -295,9 +511,6 @@ class Kernel:
             return channel.get_msg(timeout=0)
         except Exception:
             return None
-
-    def new_socket_path(self):
-        return str(self.chan / f"rpc-{uuid.uuid4().hex[:8]}.sock")
 
 
 class Zygote:
@@ -365,15 +578,18 @@ def start_zygotes(stack):
     return pair
 
 
-def fork(address, **request):
-    """Ask the Zygote at ``address`` for a process; its Forked, or None when it cannot."""
+def fork(address, fds=(), **request):
+    """Ask the Zygote at ``address`` for a process, handing it the descriptors ``fds``
+    (SCM_RIGHTS); its Forked, or None when it cannot."""
     import socket
 
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30.0)
             s.connect("\0" + address["socket"])
-            s.sendall((json.dumps({"token": address["token"], **request}) + "\n").encode())
+            line = (json.dumps({"token": address["token"], "fds": len(fds), **request})
+                    + "\n").encode()
+            socket.send_fds(s, [line], list(fds))
             answer = json.loads(s.makefile().readline())
         return Forked(int(answer["pid"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -401,6 +617,30 @@ class Forked:
                 raise subprocess.TimeoutExpired("kernel", timeout)
             time.sleep(0.02)
         return 0
+
+
+def _ns_pid(pid):
+    """The pid of process ``pid`` inside its own PID namespace (None when unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _read_walls(path):
+    """What the sandbox reported it put up: {wall: bool or int}, anything else dropped."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k)[:60]: v for k, v in data.items()
+            if isinstance(v, (bool, int)) and not isinstance(v, float)}
 
 
 def _session(pid):
@@ -452,21 +692,25 @@ def kill_tree(pid):
 
 
 def _output(kind, content):
-    """A notebook output (nbformat v4, as a plain dict) from a message's content."""
+    """A notebook output (nbformat v4, as a plain dict) from a message's content, every
+    string in it made safe to write (``clean.outputs``)."""
+    from . import clean
+
     if kind == "stream":
-        return {"output_type": "stream", "name": str(content.get("name", "stdout")),
-                "text": str(content.get("text", ""))}
-    if kind == "error":
-        return {"output_type": "error", "ename": str(content.get("ename", "")),
-                "evalue": str(content.get("evalue", "")),
-                "traceback": [str(t) for t in content.get("traceback", [])][:50]}
-    data = content.get("data", {})
-    data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, dict, list))} \
-        if isinstance(data, dict) else {}
-    if kind == "execute_result":
-        return {"output_type": "execute_result", "data": data, "metadata": {},
-                "execution_count": None}
-    return {"output_type": "display_data", "data": data, "metadata": {}}
+        out = {"output_type": "stream", "name": "stderr" if content.get("name") == "stderr"
+               else "stdout", "text": str(content.get("text", ""))}
+    elif kind == "error":
+        out = {"output_type": "error", "ename": str(content.get("ename", ""))[:200],
+               "evalue": str(content.get("evalue", ""))[:20000],
+               "traceback": [str(t) for t in content.get("traceback", [])][:50]}
+    else:
+        data = content.get("data", {})
+        data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, dict, list))} \
+            if isinstance(data, dict) else {}
+        out = {"output_type": "execute_result", "data": data, "metadata": {},
+               "execution_count": None} if kind == "execute_result" else \
+            {"output_type": "display_data", "data": data, "metadata": {}}
+    return clean.outputs([out])[0]
 
 
 def note(text):

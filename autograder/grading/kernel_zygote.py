@@ -2,9 +2,10 @@
 
 It imports what every course notebook imports (numpy, matplotlib, torch, IPython's
 kernel) once, runs nothing with them, and then forks a fresh process per kernel. The child
-puts up the sandbox (``sandbox.apply``) before anything else and becomes the IPython kernel,
-so each submission still gets a process of its own, starting with those imports done
-(about 2 s saved per submission, 3 s with torch).
+puts up the sandbox (``sandbox.enter``: cgroup, namespaces, a root of its own, Landlock)
+before anything else and becomes the IPython kernel, so each submission still gets a
+process of its own, starting with those imports done (``benchmarks/grading.py`` measures
+what that saves).
 
 It is started without the ``autograder`` package on its path and never imports it: what a
 forked kernel holds in memory is numpy, torch, IPython and ``coursekit``, never a hidden
@@ -12,8 +13,10 @@ check or the reference. Requests arrive on an abstract Unix socket (unreachable 
 kernel, which lives in its own network namespace and is scoped by Landlock) and carry a
 token that the grader's process read from this process's first line of output.
 
-Protocol: one JSON line {"token", "spec", "connection_file", "cwd"} per connection; the
-answer is one JSON line {"pid"} (or {"error"}).
+Protocol: one JSON line {"token", "fds", ...} per connection, sent with ``fds`` descriptors
+(SCM_RIGHTS: for a kernel, its end of the test server's control socket); the answer is one
+JSON line {"pid"} (or {"error"}). A kernel's request names its sandbox ``spec`` and
+``connection_file``.
 """
 import gc
 import json
@@ -65,31 +68,26 @@ def warm_up():
 
 
 def become_kernel(sandbox, req):
-    """In the forked child: walls first, then IPython's kernel on the connection file."""
+    """In the forked child: walls first (``sandbox.enter``), then IPython's kernel on the
+    connection file, with the test server on the descriptor the grader handed over."""
     try:
-        os.setsid()
         with open(req["spec"]) as f:
             spec = json.load(f)
-        done = sandbox.apply(spec)
-        done["warm start"] = True
-        if spec.get("report"):
-            with open(spec["report"], "w") as f:
-                json.dump(done, f)
-        os.chdir(req["cwd"])
+        serve_fd = req["fds"][0]
+        spec["keep_fds"] = [serve_fd]  # its number here, not in the grading process
+        spec["warm"] = True
+        sandbox.enter(spec)
         os.environ.clear()
         os.environ.update(spec.get("env") or {})
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
+        os.close(null)
         sys.modules.pop("_autograder_sandbox", None)
         sys.path.insert(0, "")  # as `python -m ipykernel_launcher` has it: the notebook's folder
-        from ipykernel.kernelapp import IPKernelApp
+        from coursekit.serve import run_kernel
 
-        app = IPKernelApp.instance()
-        # the history in memory, as jupyter-book's kernels have it: a sqlite file in the
-        # fresh IPYTHONDIR was 0.08 s of the start, for a history nobody reads
-        app.initialize(["-f", req["connection_file"], "--HistoryManager.hist_file=:memory:"])
-        app.start()
+        run_kernel(req["connection_file"], serve_fd)
     finally:
         os._exit(0)
 
@@ -127,12 +125,24 @@ def fork_server(run_child, prctl):
         except socket.timeout:
             continue
         with conn:
+            fds = []
             try:
                 conn.settimeout(10.0)
-                req = json.loads(conn.makefile().readline())
+                data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+                while not data.endswith(b"\n"):
+                    more = conn.recv(1 << 16)
+                    if not more:
+                        raise ValueError("truncated request")
+                    data += more
+                req = json.loads(data)
                 if not secrets.compare_digest(str(req.get("token")), token):
                     raise PermissionError("bad token")
+                if len(fds) != req.get("fds", 0):
+                    raise ValueError("descriptors missing")
+                req["fds"] = fds
             except Exception as e:
+                for fd in fds:
+                    os.close(fd)
                 conn.sendall((json.dumps({"error": type(e).__name__}) + "\n").encode())
                 continue
             pid = os.fork()
@@ -144,6 +154,8 @@ def fork_server(run_child, prctl):
                     run_child(req)
                 finally:
                     os._exit(0)
+            for fd in fds:  # the child has them now
+                os.close(fd)
             conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
 
 

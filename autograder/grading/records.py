@@ -16,6 +16,8 @@ import warnings
 
 import sqlalchemy as sa
 
+from . import clean
+
 _META = sa.MetaData()
 RESULTS = sa.Table(
     "autograder_results", _META,
@@ -125,9 +127,11 @@ def _record(db_url, assignment, notebook, result):
             grade.auto_score = None
             grade.needs_manual_grade = grade.manual_score is None
         gb.db.commit()
+    tests = {clean.text(g, 200): {**t, "message": clean.text(t.get("message", ""), 2000)}
+             for g, t in result.tests.items()}
     row = dict(assignment=assignment, student=result.student, status=result.status,
-               reason=result.reason, score=result.score, max_score=result.max_score,
-               tests=json.dumps(result.tests), seconds=result.seconds,
+               reason=clean.text(result.reason, 2000), score=result.score,
+               max_score=result.max_score, tests=json.dumps(tests), seconds=result.seconds,
                graded_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     eng = engine(db_url)
     with eng.begin() as conn:

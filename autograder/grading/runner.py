@@ -27,6 +27,8 @@ import nbformat
 
 from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
+from . import clean
+from .cgroups import Cgroup
 from .kernel import fork, kill_session, kill_tree
 
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
@@ -57,6 +59,7 @@ class Result:
     executed: object = None  # the executed notebook (for formgrader), when there is one
     walls: dict = field(default_factory=dict)  # what the sandbox applied (kernel.Sandbox)
     compute: float = 0.0  # seconds the notebook's cells and hidden tests took
+    grader_mib: float = 0.0  # the grading process's peak resident memory
 
     @property
     def score(self):
@@ -85,7 +88,8 @@ def graded_source(cell):
     return cell.source
 
 
-def _locked(cell):
+def is_locked(cell):
+    """A cell the instructor owns: locked, or a test cell (graded and not an answer)."""
     m = nbgrader_meta(cell)
     return bool(m.get("locked")) or (bool(m.get("grade")) and not m.get("solution"))
 
@@ -113,9 +117,9 @@ def prepare(source, submitted):
     seen is dropped; locked source cells the student removed are inserted after the cell
     that precedes them in the source.
     """
-    locked = {nbgrader_meta(c)["grade_id"]: c for c in source.cells if _locked(c)}
+    locked = {nbgrader_meta(c)["grade_id"]: c for c in source.cells if is_locked(c)}
     answers = {nbgrader_meta(c)["grade_id"]: c for c in source.cells
-               if "grade_id" in nbgrader_meta(c) and not _locked(c)}
+               if "grade_id" in nbgrader_meta(c) and not is_locked(c)}
     cells, seen = [], set()
     for cell in submitted.cells:
         gid = nbgrader_meta(cell).get("grade_id")
@@ -162,7 +166,7 @@ def score(source, verdicts, result):
         gid, points = m["grade_id"], float(m.get("points", 0))
         if is_test_cell(cell):
             v = verdicts.get(gid)
-            passed, message = (bool(v.get("passed")), str(v.get("message", ""))) \
+            passed, message = (v.get("passed") is True, clean.text(v.get("message", ""), 2000)) \
                 if isinstance(v, dict) else (False, "not run")
             if not passed and not message:
                 message = "the test failed"
@@ -226,35 +230,53 @@ def read_submission(path, max_bytes=MAX_NOTEBOOK_BYTES):
 @dataclass
 class Execution:
     """What ``execute`` brings back: the executed notebook (or None), the verdicts, why the
-    run stopped early (or ''), the sandbox's walls, incidents, and the compute seconds."""
+    run stopped early (or '') and whether that was the notebook's time limit, the
+    sandbox's walls, incidents, the compute seconds and the grading process's peak memory."""
     executed: object
     verdicts: dict
     problem: str
     walls: dict
     incidents: list
     compute: float
+    timed_out: bool = False
+    grader_mib: float = 0.0
 
 
 def _run_child(job, limits):
     """Run the grading process on ``job`` (forked warm when the run has a grader zygote);
-    returns '' or why it failed."""
+    returns (why it failed or '', whether it ran past the notebook's time limit)."""
     forked = fork(limits.grader, job=str(job)) if limits.grader else None
     if forked is None:
         cmd = [sys.executable, "-m", "autograder.grading.child", str(job)]
         forked = subprocess.Popen(cmd, cwd=job.parent, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
-    problem = ""
+    problem, timed_out = "", False
     try:
         forked.wait(timeout=limits.notebook_timeout)
     except subprocess.TimeoutExpired:
         problem = f"the notebook ran past the time limit of {limits.notebook_timeout} s"
+        timed_out = True
     finally:
         kill_tree(forked.pid)
     error = job.parent / "error.txt"
     if not problem and error.is_file():
-        problem = f"the grading process failed ({error.read_text()[:200]})"
-    return problem
+        problem = f"the grading process failed ({clean.text(error.read_text()[:200])})"
+    return problem, timed_out
+
+
+def _stop_kernels(status):
+    """Kill what is left of the kernels the grading process started (it may have been
+    killed before it could): their cgroups, their process trees, their sessions."""
+    for k in status.get("kernels", []):
+        if not isinstance(k, dict) or not isinstance(k.get("pid"), int) or k["pid"] <= 1:
+            continue
+        group = Cgroup.from_json(k.get("cgroup"))
+        if group is not None:
+            group.remove()
+        kill_tree(k["pid"])
+        if group is None:
+            kill_session(k["pid"])
 
 
 def _always_hidden():
@@ -276,7 +298,7 @@ def execute(nb, limits, name="submission.ipynb"):
                "hidden": [str(h) for h in limits.hidden] + _always_hidden() + [str(io_dir)],
                "sandbox": {"memory": int(limits.memory)}, "zygote": limits.zygote}
         (io_dir / "job.json").write_text(json.dumps(job))
-        problem = _run_child(io_dir / "job.json", limits)
+        problem, timed_out = _run_child(io_dir / "job.json", limits)
         executed, verdicts, status = None, {}, {}
         try:
             executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
@@ -291,16 +313,16 @@ def execute(nb, limits, name="submission.ipynb"):
                 verdicts = data if isinstance(data, dict) else {}
             else:
                 status = data if isinstance(data, dict) else {}
-        for pid in status.get("kernels", []):  # forked by the zygote: not in our tree
-            if isinstance(pid, int) and pid > 1:
-                kill_session(pid)
-        problem = problem or status.get("stopped") or ""
-        incidents = [str(i) for i in status.get("incidents", [])][:10]
+        _stop_kernels(status)  # forked by the zygote: not in our tree
+        problem = problem or clean.text(status.get("stopped") or "", 500)
+        incidents = [clean.text(i, 300) for i in status.get("incidents", [])][:10]
         timings = status.get("seconds", {}) if isinstance(status.get("seconds"), dict) else {}
         # the notebook's own compute: its cells and hidden tests (not the kernel's start)
         compute = sum(v for k, v in timings.items() if k.startswith("cell")
                       and isinstance(v, (int, float)))
-        return Execution(executed, verdicts, problem, status.get("walls", {}), incidents, compute)
+        peak = status.get("grader_kib")
+        return Execution(executed, verdicts, problem, status.get("walls", {}), incidents, compute,
+                         timed_out, peak / 1024 if isinstance(peak, (int, float)) else 0.0)
 
 
 def grade(source, submission, limits=None):
@@ -321,10 +343,10 @@ def grade(source, submission, limits=None):
             else:
                 status = "graded"
                 if run.problem:
-                    status = "timeout" if "time limit" in run.problem else "crashed"
+                    status = "timeout" if run.timed_out else "crashed"
                 reason = "; ".join([run.problem] * bool(run.problem) + run.incidents)
                 result = Result(submission.student, status, reason, executed=run.executed,
-                                walls=run.walls, compute=run.compute)
+                                walls=run.walls, compute=run.compute, grader_mib=run.grader_mib)
                 score(source, run.verdicts, result)
     result.seconds = time.monotonic() - start
     return result

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import clean
+
 
 @dataclass
 class Submission:
@@ -43,9 +45,16 @@ def find(submissions, assignment):
     root = Path(submissions)
     if not root.is_dir():
         raise ValueError(f"submissions: {root} is not a folder")
-    out = []
+    out, seen = [], {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        student = folder.name
+        student = clean.ident(folder.name)  # no escape codes in a table, a path or a page
+        if not student:
+            raise ValueError(f"submissions: the folder {folder.name!r} has no usable student "
+                             "id (only control or invisible characters); rename it")
+        if student in seen:
+            raise ValueError(f"submissions: the folders {seen[student]!r} and {folder.name!r} "
+                             f"both read as the student id {student!r}; rename one")
+        seen[student] = folder.name
         if folder.is_symlink():
             out.append(Submission(student, None, "the student folder is a link; not followed"))
             continue
