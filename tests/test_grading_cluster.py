@@ -120,12 +120,12 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, capsys):
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
                      "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "--scheduler: cannot reach a Dask scheduler at tcp://127.0.0.1:9" in err
-    code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
-                 "--scheduler", str(tmp_path / "nowhere.json")])
-    assert code == 2 and "no scheduler file" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "--scheduler: cannot reach a Dask scheduler at tcp://127.0.0.1:9" in err
+        code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
+                     "--scheduler", str(tmp_path / "nowhere.json")])
+        assert code == 2 and "no scheduler file" in capsys.readouterr().err
     code = main(["grade", "toy", str(tmp_path / "class"), "--course", str(course),
                  "--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"])
     assert code == 2 and "--jobs" in capsys.readouterr().err

@@ -392,7 +392,10 @@ class Student:
             resp = self.link.request(req, stand_ins)
         except TimeoutError:
             raise TimeLimit("the test ran past its time limit (is there an endless loop?)") from None
-        except (OSError, wire.WireError, EOFError) as e:
+        except wire.WireError:
+            raise CheckFailed("the notebook's kernel answered the test with something that is "
+                              "not plain data of a size the grader reads") from None
+        except (OSError, EOFError) as e:
             raise KernelGone(f"the notebook's kernel stopped answering the test "
                              f"({type(e).__name__})") from None
         if not isinstance(resp, dict):

@@ -55,6 +55,23 @@ def ident(s):
     return "".join(ch for ch in s if unicodedata.category(ch) not in ("Cf", "Co", "Cn")).strip()
 
 
+def unicode(s):
+    """``s`` with every lone surrogate replaced by U+FFFD (nothing else changed): what a
+    student's code and notes need before they can be sent to a kernel or written."""
+    return _no_surrogates(s)
+
+
+def unicode_tree(value):
+    """A JSON-like tree with ``unicode`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return _no_surrogates(value)
+    if isinstance(value, list):
+        return [unicode_tree(v) for v in value]
+    if isinstance(value, dict):
+        return type(value)((_no_surrogates(k), unicode_tree(v)) for k, v in value.items())
+    return value
+
+
 def _deep(value):
     if isinstance(value, str):
         return output_text(value)
@@ -70,17 +87,53 @@ def outputs(outs):
     return [_deep(o) for o in outs]
 
 
-def inert(nb, trusted=lambda cell: False):
-    """``nb`` (a NotebookNode) with its active content removed, in place: scripts, event
-    handlers and javascript: links out of HTML and Markdown outputs, every output type
-    that could run code (JavaScript, SVG, widgets) dropped, and Markdown cells that are
-    not ``trusted`` (the student's) sanitized the same way. Returns ``nb``."""
+# what a sanitized page keeps of HTML: text structure, tables, links (http, https, mailto)
+_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1",
+         "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "span", "strong",
+         "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"]
+_ATTRIBUTES = {"a": ["href", "title"], "abbr": ["title"], "td": ["colspan", "rowspan"],
+               "th": ["colspan", "rowspan"]}
+
+
+def _sanitizer():
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
-    sanitizer = SanitizeHTML()
+    return SanitizeHTML(tags=_TAGS, attributes=_ATTRIBUTES, strip=True)
+
+
+def _safe_markdown(source, sanitizer):
+    """Markdown as the formgrader would render it (nbconvert's renderer), then sanitized:
+    a link whose target is ``javascript:`` survives Markdown, but not the sanitizer."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return sanitizer.sanitize_html_tags(markdown2html_mistune(source))
+
+
+def inert(nb, trusted=lambda cell: False):
+    """``nb`` (a NotebookNode) with its active content removed, in place, so that opening
+    it in the formgrader runs nothing of the student's: HTML outputs sanitized (nbconvert's
+    sanitizer, the one nbviewer uses), every output type that could run code (JavaScript,
+    SVG, widgets) dropped, Markdown outputs and the Markdown cells that are not ``trusted``
+    (the student's) rendered and sanitized. Every string is made writable. Returns ``nb``."""
+    sanitizer = _sanitizer()
     for cell in nb.cells:
+        cell.source = unicode(cell.source)
         if cell.cell_type == "code":
-            cell.outputs = sanitizer.sanitize_code_outputs(cell.get("outputs", []))
+            outs = outputs(cell.get("outputs", []))
+            for out in outs:
+                data = out.get("data")
+                if isinstance(data, dict) and isinstance(data.get("text/markdown"), str):
+                    data.setdefault("text/html", _safe_markdown(data.pop("text/markdown"),
+                                                                sanitizer))
+            cell.outputs = sanitizer.sanitize_code_outputs(
+                [nbformat_node(o) for o in outs])
         elif cell.cell_type in ("markdown", "raw") and not trusted(cell):
-            cell.source = sanitizer.sanitize_html_tags(cell.source)
+            cell.source = _safe_markdown(cell.source, sanitizer)
     return nb
+
+
+def nbformat_node(value):
+    """A dict as nbformat's NotebookNode (attribute access, as nbconvert expects)."""
+    from nbformat import from_dict
+
+    return from_dict(value)

@@ -32,17 +32,28 @@ PLUGIN = "autograder-warm-starts"
 def connect(address):
     """A ``distributed.Client`` on the scheduler at ``address`` (``tcp://host:port``, or a
     scheduler file written by ``dask scheduler --scheduler-file``); ValueError if none
-    answers within Dask's ``distributed.comm.timeouts.connect`` (30 s by default)."""
+    answers within Dask's ``distributed.comm.timeouts.connect`` (30 s by default). A
+    scheduler file that does not exist yet is waited for as long (a script may start the
+    scheduler and the grader one after the other)."""
+    import time
+
     try:
+        import dask
+        from dask.utils import parse_timedelta
         from distributed import Client
     except ImportError:
         raise ValueError("--scheduler: the 'distributed' package is not installed "
                          "(pip install 'autograder[grading]')") from None
+    wait = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
     path = Path(address)
     try:
         if path.suffix == ".json" or path.is_file():
+            deadline = time.monotonic() + wait
+            while not path.is_file() and time.monotonic() < deadline:
+                time.sleep(0.1)
             if not path.is_file():
-                raise ValueError(f"--scheduler: no scheduler file at {address}")
+                raise ValueError(f"--scheduler: no scheduler file at {address} (waited "
+                                 f"{wait:g} s for one)")
             return Client(scheduler_file=str(path))
         if "://" not in address and ":" not in address:
             raise ValueError(f"--scheduler: expected an address like tcp://host:8786 or a "

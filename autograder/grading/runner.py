@@ -212,7 +212,9 @@ def read_submission(path, max_bytes=MAX_NOTEBOOK_BYTES):
     except OSError as e:
         raise ValueError(f"the notebook cannot be read ({e.strerror})") from None
     try:
-        nb = nbformat.reads(text, as_version=4)
+        # a lone surrogate (valid JSON, "\ud800") could be neither executed nor written
+        nb = nbformat.from_dict(clean.unicode_tree(json.loads(text)))
+        nb = nbformat.convert(nb, 4)
     except Exception as e:
         raise ValueError(f"the notebook is not valid notebook JSON ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None

@@ -234,6 +234,10 @@ def stage(spec, owner):
     root = spec["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    # first, one tmpfs of ``disk`` bytes for /tmp and the working folder (inside it, or
+    # bound): what is bound under /tmp later (a virtualenv there) lies on top of it
+    _mount("tmpfs", _place(root, "/tmp", True), "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={int(spec.get('disk', 1 << 30))},mode=1777")
     for path in spec.get("read", []):
         if os.path.exists(path):
             _bind(path, _place(root, path, os.path.isdir(path)), readonly=True)
@@ -256,9 +260,6 @@ def stage(spec, owner):
         os.symlink(target, f"{root}/dev/{name}")
     _mount("tmpfs", _place(root, "/dev/shm", True), "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={int(spec.get('shm', 64 << 20))},mode=1777")
-    # one tmpfs, of ``disk`` bytes, for /tmp and the working folder (inside it, or bound)
-    _mount("tmpfs", _place(root, "/tmp", True), "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={int(spec.get('disk', 1 << 30))},mode=1777")
     work = spec["work"]
     inside = work.startswith("/tmp/")
     where = root + (work if inside else "/tmp/.work")
@@ -298,6 +299,17 @@ def _new_session():
         os.setsid()
     except OSError:  # started as a session leader already
         pass
+
+
+def _no_nested_namespaces():
+    """In B: no user namespace may be made inside this one (a nested one would give the
+    kernel capabilities again, over nothing Landlock lets it reach, but still)."""
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as f:
+            f.write("0")
+        return True
+    except OSError:
+        return False
 
 
 def supervise(child, relay=(signal.SIGINT,)):
@@ -342,6 +354,14 @@ def limit(name, value):
         return False
 
 
+def _close(fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def _close_fds(keep):
     top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
     last = 2
@@ -376,7 +396,9 @@ def enter(spec):
             _ok(_libc().unshare(CLONE_NEWNS), "unshare the mount namespace")
             stage(spec, owner=int(uid))
             pivot(spec["root"])  # its /proc is the host's until B mounts its own over it
+            parent = os.getppid()
             take_uid(int(uid))
+            _die_with_parent(parent)  # a change of user clears the parent-death signal
             done["own user id"] = True
         unshare_all()  # the run's probe said this works: a failure stops the kernel
         for wall in ("user namespace", "pid namespace", "ipc namespace", "network namespace"):
@@ -384,6 +406,7 @@ def enter(spec):
         b = os.fork()
         if b:
             _new_session()
+            _close(spec.get("keep_fds", []))  # the kernel's alone: it goes when the kernel goes
             supervise(b)
         # B: PID 1 of the kernel's namespace (its parent, outside, has no pid in here)
         _die_with_parent(0)
@@ -393,8 +416,10 @@ def enter(spec):
         else:
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         done["mount namespace"] = done["own /proc"] = done["disk quota"] = True
+        done["no nested namespaces"] = _no_nested_namespaces()
         c = os.fork()
         if c:
+            _close(spec.get("keep_fds", []))
             _prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # the kernel cannot ptrace or read B
             drop_capabilities()
             supervise(c)
@@ -413,12 +438,15 @@ def enter(spec):
     if spec.get("namespaces"):
         drop_capabilities()
         done["no capabilities"] = True
-    writable = [spec["work"]] + (["/tmp", "/dev/shm"] if spec.get("namespaces") else [])
-    read = spec.get("read", []) + (["/proc"] if spec.get("namespaces") else [])
+    # not /tmp: the folder of the kernel's sockets may lie under it, and Landlock's rights
+    # add up along a path (TMPDIR is the working folder's tmp/)
+    writable = [spec["work"]] + (["/dev/shm"] if spec.get("namespaces") else [])
+    read = spec.get("read", []) + ["/proc"]  # its own, in a PID namespace; else the host's
     if not spec.get("namespaces"):  # no root of its own: Landlock alone hides the course
         read = split_around(read, spec.get("masks", []))
     done["landlock"] = landlock(read, writable, spec.get("devices", []),
-                                [spec["chan"]] if spec.get("chan") else [])
+                                [spec["chan"]] if spec.get("chan") else []) \
+        if spec.get("landlock", True) else 0
     if report is not None:
         os.write(report, json.dumps(done).encode())
         os.close(report)

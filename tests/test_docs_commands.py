@@ -1,0 +1,213 @@
+"""Every command the README and the instructor's guide tell a user to type runs here, exactly
+as written, from where they say: the root of a fresh copy of the repository, with its
+``.venv`` inside (the layout ``make test`` leaves), as the instructor would after cloning.
+
+The rule, for the suite: each ```bash block of README.md and book/instructors.md is either
+run verbatim by a test of this file, or named in ``RUN_ELSEWHERE`` with the file that runs
+it as written (``make book`` by tests/test_book.py, ``make test`` by .ci/run); the first
+test fails when a block is in neither. (Once the instructor commands gave every student 0
+when run from the repository root, and no test saw it: every test graded from a course copy
+elsewhere.)
+"""
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = (ROOT / "README.md", ROOT / "book" / "instructors.md")
+# blocks that another part of the suite runs as written: (first line, the file that runs it)
+RUN_ELSEWHERE = {
+    "make book": ("tests/test_book.py", '["make", "book"]'),
+    "make test": (".ci/run", "make test"),
+}
+
+
+def shell_blocks(path):
+    """The ```bash blocks of a Markdown file, as written."""
+    return re.findall(r"^```bash\n(.*?)^```", Path(path).read_text(), re.M | re.S)
+
+
+def _commands(block):
+    return [line.split("#")[0].strip() for line in block.splitlines()
+            if line.split("#")[0].strip()]
+
+
+RUN_HERE = {}  # block text -> name of the test that runs it
+
+
+def runs(*blocks):
+    """Mark a test as running ``blocks`` (found by a line they contain) verbatim."""
+    def mark(test):
+        for needle in blocks:
+            found = [b for p in DOCS for b in shell_blocks(p) if needle in b]
+            assert found, f"no block of the docs contains {needle!r}"
+            for b in found:
+                RUN_HERE[b] = test.__name__
+        return test
+    return mark
+
+
+def test_every_documented_command_is_run_as_written():
+    missing = []
+    for path in DOCS:
+        for block in shell_blocks(path):
+            if block in RUN_HERE:
+                continue
+            first = _commands(block)[:1]
+            elsewhere = RUN_ELSEWHERE.get(" ".join(first[0].split()[:2])) if first else None
+            if elsewhere is None:
+                missing.append((path.name, block))
+                continue
+            for command in _commands(block):
+                name = " ".join(command.split()[:2])
+                where, text = RUN_ELSEWHERE.get(name, (None, None))
+                if where is None or text not in (ROOT / where).read_text():
+                    missing.append((path.name, command))
+    assert not missing, "documented commands no test runs as written: " + repr(missing)
+
+
+# ----------------------------------------------------------------------------- a fresh copy
+def _relocated_venv(src, dst):
+    """``src`` (the running virtualenv) as ``dst``: its files hard-linked (no copy of the
+    packages), its scripts pointed at ``dst``'s Python, this project installed in it anew
+    (editable, from the copy): what ``make test`` leaves in a fresh clone, in seconds."""
+    try:
+        subprocess.run(["cp", "-al", str(src), str(dst)], check=True, capture_output=True)
+    except subprocess.CalledProcessError:  # another file system: a real copy
+        shutil.copytree(src, dst, symlinks=True)
+    site = next(dst.glob("lib/python*/site-packages"))
+    for p in [*site.glob("__editable__*autograder*"), *site.glob("autograder-*.dist-info")]:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    old = f"#!{src}/bin/python".encode()
+    for script in (dst / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        data = script.read_bytes()
+        if data.startswith(old):
+            script.unlink()  # a hard link: the original stays as it is
+            script.write_bytes(f"#!{dst}/bin/python".encode() + data[len(old):])
+            script.chmod(0o755)
+    subprocess.run([str(dst / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--no-index", "-e", str(dst.parent)],
+                   check=True, capture_output=True)
+    (dst / ".installed-stamp").touch()
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The root of a fresh copy of the repository (tracked and new files, as a clone with
+    the working tree's changes), with ``.venv`` inside, and a class of two ``lstm``
+    submissions in ``submissions/``: an honest one and the blank release."""
+    root = tmp_path_factory.mktemp("fresh") / "course"
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        if (ROOT / rel).is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, root / rel)
+    _relocated_venv(Path(sys.prefix), root / ".venv")
+    for student, nb in (("honest", notebooks.filled("lstm")),
+                        ("blank", nbformat.read(str(ROOT / "exercises/lstm/lstm.ipynb"), 4))):
+        (root / "submissions" / student).mkdir(parents=True)
+        nbformat.write(nb, str(root / "submissions" / student / "lstm.ipynb"))
+    return root
+
+
+def _bash(root, block, timeout=900, **kw):
+    """Run a documented block verbatim with bash in ``root``, ``.venv/bin`` on PATH (the
+    guide says so; the README's block activates it itself)."""
+    env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    return subprocess.run(["bash", "-c", block], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def _block(path, needle):
+    (found,) = [b for b in shell_blocks(path) if needle in b]
+    return found
+
+
+def _check_the_class(root):
+    grades = json.loads((root / "grades.json").read_text())
+    assert {s: (r["score"], r["max_score"], r["status"]) for s, r in grades.items()} == \
+        {"honest": (14.0, 14.0, "graded"), "blank": (0.0, 14.0, "graded")}
+    assert all(r["walls"].get("landlock") is not None for r in grades.values())
+    for student in ("honest", "blank"):
+        assert (root / "feedback" / student / "lstm" / "lstm.html").is_file()
+    rows = (root / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("student,assignment,score") and len(rows) == 3
+    assert (root / "reports" / "lstm.html").is_file()
+    assert (root / "dist" / "course-exercises.zip").is_file()
+
+
+@runs("autograder grade lstm submissions/ --json grades.json # one sub-folder per student")
+def test_the_readmes_instructor_commands_from_the_root_of_a_fresh_clone(fresh):
+    """The README's block, verbatim, from the repository root with .venv inside: the honest
+    notebook gets full marks, the blank one 0 (they once both got 0 here)."""
+    block = _block(ROOT / "README.md", "autograder grade lstm submissions/ --json")
+    out = _bash(fresh, block)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "honest" in out.stdout and "14 / 14" in out.stdout
+    _check_the_class(fresh)
+    # the release regenerated exercises/ with no change: it is in sync with solutions/
+    assert (fresh / "exercises/lstm/lstm.ipynb").read_bytes() == \
+        (ROOT / "exercises/lstm/lstm.ipynb").read_bytes()
+
+
+@runs("autograder release            # all assignments",
+      "python -m coursekit check exercises/lstm/lstm.ipynb\n",
+      "autograder grade lstm submissions/ --json grades.json\n",
+      "autograder feedback lstm\n", "autograder export --to grades.csv\n",
+      "autograder report lstm\n")
+def test_the_guides_commands_one_by_one(fresh):
+    """The instructor's guide, block by block, in its order, from the course root."""
+    guide = ROOT / "book" / "instructors.md"
+    results = {}
+    for block in shell_blocks(guide):
+        results[block] = _bash(fresh, block)
+    for block, out in results.items():
+        if "coursekit check" in block:  # the blank release: every visible test fails
+            assert out.returncode == 1 and "NotImplementedError" in out.stdout + out.stderr, out
+        else:
+            assert out.returncode == 0, (block, out.stdout[-2000:], out.stderr[-2000:])
+    _check_the_class(fresh)
+
+
+@runs("dask scheduler --scheduler-file sched.json &")
+def test_the_cluster_commands_as_written(fresh):
+    """The README's cluster block, verbatim: a scheduler and a worker in the background,
+    then the grade command; the class gets the same grades as on one machine."""
+    block = _block(ROOT / "README.md", "dask scheduler --scheduler-file sched.json &")
+    for f in ("grades.json", "sched.json"):
+        (fresh / f).unlink(missing_ok=True)
+    proc = subprocess.Popen(["bash", "-c", block + "\nwait"], cwd=fresh, start_new_session=True,
+                            env={**os.environ, "PATH": f"{fresh / '.venv' / 'bin'}"
+                                 f"{os.pathsep}{os.environ['PATH']}"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, out = time.monotonic() + 600, ""
+        while time.monotonic() < deadline and not re.search(r"2 graded \(", out):
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 1 << 16).decode(errors="replace")
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        assert re.search(r"honest\s+14 / 14", out) and re.search(r"blank\s+0 / 14", out), out[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
