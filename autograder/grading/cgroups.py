@@ -194,7 +194,8 @@ class Cgroup:
             return None
 
     def kill(self, wait=5.0):
-        """SIGKILL every process of the group, until none is left (or ``wait`` s passed)."""
+        """SIGKILL every process of the group, until none is left (or ``wait`` s passed:
+        with 0, one round of kills)."""
         deadline = time.monotonic() + wait
         kill_file = self._file("pids", "cgroup.kill") if self.version == 2 else None
         while True:

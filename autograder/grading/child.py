@@ -128,12 +128,17 @@ class Grading:
         self.sandbox = Sandbox(**job.get("sandbox", {}))
         self.verdicts, self.status = {}, {"stopped": "", "walls": {}, "incidents": []}
         self.kernel, self.starts = None, 0
+        self._saved = 0.0  # when the executed notebook was last written
 
-    def save(self):
+    def save(self, notebook=True):
+        """Write the verdicts and the status (after every cell: whatever happens next, the
+        verdicts so far count), and the executed notebook when ``notebook``."""
         import resource
 
         self.status["grader_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        _save_json(self.out_dir / "executed.ipynb", self.nb)
+        if notebook:
+            _save_json(self.out_dir / "executed.ipynb", self.nb)
+            self._saved = time.monotonic()
         _save_json(self.out_dir / "verdicts.json", self.verdicts)
         _save_json(self.out_dir / "status.json", self.status)
 
@@ -154,7 +159,7 @@ class Grading:
                 self.status["kernels"] = self.status.get("kernels", []) + [
                     {"pid": self.kernel.proc.pid,
                      "cgroup": self.kernel.cgroup.to_json() if self.kernel.cgroup else None}]
-                self.save()
+                self.save(notebook=False)
         self.status["walls"] = self.kernel.walls
         self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
 
@@ -236,7 +241,9 @@ class Grading:
                     self.status["stopped"] = what
                     self.save()
                     break
-            self.save()
+            # the notebook (outputs, for the instructor) at most every second; the
+            # verdicts after every cell
+            self.save(notebook=time.monotonic() - self._saved > 1.0)
 
 
 def main(job_path):
@@ -295,9 +302,9 @@ def _main(job_path):
     try:
         grading.run()
     finally:
-        if grading.kernel is not None:
-            grading.kernel.kill()
         grading.save()
+        if grading.kernel is not None:  # the parent removes its cgroup once it is gone
+            grading.kernel.kill(wait=False)
 
 
 if __name__ == "__main__":

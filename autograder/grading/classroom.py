@@ -97,14 +97,20 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         else:
             limits.zygote, limits.grader = (z.wait() for z in zygotes)
             arriving = _grade_here(stack, source, found, limits, jobs or os.cpu_count() or 1)
+        # what the instructor wrote, as the source has it: locked cells, and Markdown cells
+        # a student left as released (only the rest is sanitized: see clean.inert)
         locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}
-        for sub, result in arriving:
-            if isinstance(result, BaseException):  # a bug of ours, or every worker lost
-                result = runner.zero(source, sub.student, "crashed", _failure(result))
-            _store(course, assignment, source_path, locked, result)
-            results.append(result)
-            if bar:
-                bar.step(result.student)
+        released = {c.source for c in source.cells if c.cell_type == "markdown"}
+        try:
+            for sub, result in arriving:
+                if isinstance(result, BaseException):  # a bug of ours, or every worker lost
+                    result = runner.zero(source, sub.student, "crashed", _failure(result))
+                _store(course, assignment, source_path, locked, released, result)
+                results.append(result)
+                if bar:
+                    bar.step(result.student)
+        finally:
+            runner.wait_for_removals()
     return sorted(results, key=lambda r: r.student)
 
 
@@ -120,7 +126,7 @@ def say_missing_walls(stream=sys.stderr):
     return missing
 
 
-def _store(course, assignment, source_path, locked, result):
+def _store(course, assignment, source_path, locked, released, result):
     """Write the executed notebook (made inert: the instructor opens it in a browser) and
     record the result. Nothing in one student's results can stop the run: a write that
     fails is recorded with its reason, and a result the gradebook refuses is recorded again
@@ -130,7 +136,8 @@ def _store(course, assignment, source_path, locked, result):
             out = course.autograded(result.student, assignment)
             out.mkdir(parents=True, exist_ok=True)
             nb = clean.inert(result.executed,
-                             trusted=lambda c: nbgrader_meta(c).get("grade_id") in locked)
+                             trusted=lambda c: nbgrader_meta(c).get("grade_id") in locked
+                             or c.source in released)
             nbformat.write(nb, str(out / source_path.name))
         except Exception as e:  # noqa: BLE001 - whatever it was, the grade is still recorded
             result.reason = "; ".join(filter(None, [result.reason, "the executed notebook "

@@ -61,30 +61,25 @@ def unicode(s):
     return _no_surrogates(s)
 
 
+def _strings(value, fn):
+    """A JSON-like tree with ``fn`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return type(value)((fn(k), _strings(v, fn)) for k, v in value.items())
+    return value
+
+
 def unicode_tree(value):
     """A JSON-like tree with ``unicode`` applied to every string in it, keys included."""
-    if isinstance(value, str):
-        return _no_surrogates(value)
-    if isinstance(value, list):
-        return [unicode_tree(v) for v in value]
-    if isinstance(value, dict):
-        return type(value)((_no_surrogates(k), unicode_tree(v)) for k, v in value.items())
-    return value
-
-
-def _deep(value):
-    if isinstance(value, str):
-        return output_text(value)
-    if isinstance(value, list):
-        return [_deep(v) for v in value]
-    if isinstance(value, dict):
-        return {output_text(k): _deep(v) for k, v in value.items()}
-    return value
+    return _strings(value, _no_surrogates)
 
 
 def outputs(outs):
     """A cell's outputs (nbformat dicts) with every string in them made writable."""
-    return [_deep(o) for o in outs]
+    return [_strings(o, output_text) for o in outs]
 
 
 # what a sanitized page keeps of HTML: text structure, tables, links (http, https, mailto)

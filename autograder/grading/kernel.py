@@ -1,8 +1,12 @@
 """A student's kernel, started inside the sandbox and driven from the grader's side.
 
-The grader talks to it over Jupyter's protocol on Unix sockets (the kernel has no network),
-reads the outputs it publishes with a budget (a flood of output is cut, never held in
-memory), and watches its memory. Nothing the kernel sends is executed or unpickled here.
+``Kernel`` starts it (forked warm from a ``Zygote``, or cold) behind the walls of
+``sandbox.enter``, in a cgroup of its own (``cgroups``) where the machine has one; talks to
+it over Jupyter's protocol on Unix sockets in its own folder (the kernel has no network),
+reading its outputs with a budget (a flood of output is cut, never held in memory); reaches
+its test server through a socket pair only the two of them hold; watches its processes and
+memory; and kills it whole. What a kernel may read is decided by ``readable``, and what the
+machine allows by ``machine_walls``. Nothing the kernel sends is executed or unpickled here.
 """
 from __future__ import annotations
 
@@ -317,9 +321,12 @@ class Kernel:
         return ours
 
     def _sandbox_pids(self):
-        """A (the process we started), B (PID 1 of the kernel's namespace) and the kernel."""
+        """A (the process we started), B (PID 1 of the kernel's namespace) and the kernel:
+        at its start, before any cell, its cgroup holds these three alone."""
         import psutil
 
+        if self.cgroup is not None:
+            return set(self.cgroup.members()) | {self.proc.pid}
         own = {self.proc.pid}
         try:
             kids = psutil.Process(self.proc.pid).children()
@@ -364,19 +371,28 @@ class Kernel:
                 return []
         return [p.pid for p in _session(self.proc.pid)]
 
-    def kill(self):
-        """Kill the kernel and everything it started, and remove its cgroup."""
+    def kill(self, wait=True):
+        """Kill the kernel and everything it started, and remove its cgroup; with
+        ``wait=False``, send the kills and return (whoever removes the cgroup later, as
+        ``runner`` does, waits for the processes to be gone)."""
         if self.proc is not None:
             if self.cgroup is not None:
-                self.cgroup.kill()
-            kill_tree(self.proc.pid)
+                self.cgroup.kill(wait=5.0 if wait else 0.0)
+            if not wait and self.walls.get("pid namespace"):
+                try:  # A: its death takes B, and B's the whole namespace
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            else:
+                kill_tree(self.proc.pid)
             if not self.walls.get("pid namespace"):
                 kill_session(self.proc.pid)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if self.cgroup is not None:
+            if wait:
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        if self.cgroup is not None and wait:
             self.cgroup.remove()
         if self.client is not None:
             try:

@@ -267,18 +267,35 @@ def _run_child(job, limits):
     return problem, timed_out
 
 
+_REMOVALS = []  # cgroups of finished kernels being removed, off the submissions' clock
+_REMOVER = None
+
+
 def _stop_kernels(status):
     """Kill what is left of the kernels the grading process started (it may have been
-    killed before it could): their cgroups, their process trees, their sessions."""
+    killed before it could): their cgroups, or their process trees and sessions. A cgroup
+    is removed in the background, once its last process is gone (``wait_for_removals``)."""
+    global _REMOVER
+    from concurrent.futures import ThreadPoolExecutor
+
     for k in status.get("kernels", []):
         if not isinstance(k, dict) or not isinstance(k.get("pid"), int) or k["pid"] <= 1:
             continue
         group = Cgroup.from_json(k.get("cgroup"))
-        if group is not None:
-            group.remove()
-        kill_tree(k["pid"])
         if group is None:
+            kill_tree(k["pid"])
             kill_session(k["pid"])
+            continue
+        group.kill(wait=0.0)
+        if _REMOVER is None:
+            _REMOVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cgroup-removal")
+        _REMOVALS.append(_REMOVER.submit(group.remove))
+
+
+def wait_for_removals():
+    """Wait until every kernel's cgroup scheduled for removal is removed."""
+    while _REMOVALS:
+        _REMOVALS.pop().result()
 
 
 def _always_hidden():

@@ -17,8 +17,8 @@ The kernel's root, in a mount namespace of its own, holds only: the system (``re
 read-only; its own /proc; a /dev of null, zero, random and urandom (and the GPU's devices);
 a tmpfs of ``disk`` bytes for the working folder and /tmp, and one of ``shm`` bytes for
 /dev/shm; and the folder of its own sockets (``chan``). Nothing else is there: no course,
-gradebook or submission, no other kernel's socket, no database server's socket. Paths of
-``hidden`` that lie inside a readable folder are covered by an empty one.
+gradebook or submission, no other kernel's socket, no database server's socket. The hidden
+paths that lie inside a readable folder (``masks``) are covered by empty ones.
 
 The namespaces (user, PID, mount, IPC, network, UTS) are the kernel's own: it sees its own
 processes only, has no network interface but a loopback that is down, and its System V IPC
@@ -182,7 +182,8 @@ def join_cgroups(procs_files):
 
 
 def take_uid(uid):
-    """Become user and group ``uid`` (the grader is root: the kernel is nobody of its own)."""
+    """Become user and group ``uid`` (the grader is root: the kernel is a user of its own,
+    with no capability and none of root's files)."""
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)

@@ -80,6 +80,30 @@ def _connects(name):
 def _foreign(names):
     own = _own_chan()
     return [n for n in names if not n.startswith(own)]
+
+def _fill(path, mib):
+    """Write up to ``mib`` MiB into ``path``; how many were written before a refusal."""
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mib):
+                f.write(b"\0" * (1 << 20))
+                written += 1
+    except OSError:
+        pass
+    return written
+
+def _try_all(discover, seconds=6, pause=0.5):
+    """For ``seconds``: every foreign socket ``discover()`` lists, and the ones it reached."""
+    found, connected = set(), set()
+    deadline = _time.time() + seconds
+    while _time.time() < deadline:
+        for name in _foreign(discover()):
+            found.add(name)
+            if _connects(name):
+                connected.add(name)
+        _time.sleep(pause)
+    return sorted(found), sorted(connected)
 '''
 
 
@@ -124,26 +148,12 @@ VICTIM = (f'VICTIM_SECRET = "victim-" + "secret-7f3a"\n'
 # ----------------------------------------------------------------------------- 1. other kernels
 REACH = {
     "proc_net_unix": r'''
-found, connected = set(), set()
-deadline = _time.time() + 6
-while _time.time() < deadline:
-    for name in _foreign(_unix_names()):
-        found.add(name)
-        if _connects(name):
-            connected.add(name)
-    _time.sleep(0.5)
-PROBE(found=sorted(found), connected=sorted(connected))
+found, connected = _try_all(_unix_names)
+PROBE(found=found, connected=connected)
 ''',
     "socket_files": r'''
-found, connected = set(), set()
-deadline = _time.time() + 6
-while _time.time() < deadline:
-    for name in _foreign(_socket_files()):
-        found.add(name)
-        if _connects(name):
-            connected.add(name)
-    _time.sleep(1)
-PROBE(found=sorted(found), connected=sorted(connected))
+found, connected = _try_all(_socket_files, pause=1)
+PROBE(found=found, connected=connected)
 ''',
     "abstract_zygote": r'''
 names = [n for n in _unix_names() if n.startswith("@")]
@@ -580,14 +590,7 @@ PROBE(found=[], connected=[], made=made)
 # ----------------------------------------------------------------------------- 7. the disk
 DISK = {
     "big_file_here": r'''
-written = 0
-try:
-    with open("big.bin", "wb") as f:
-        for _ in range(4096):
-            f.write(b"\0" * (1 << 20))
-            written += 1
-except OSError:
-    pass
+written = _fill("big.bin", 4096)
 try:
     _os.remove("big.bin")
 except OSError:
@@ -607,15 +610,7 @@ except OSError:
 PROBE(found=[], connected=[], files=made)
 ''',
     "fill_dev_shm": r'''
-written = 0
-try:
-    with open("/dev/shm/fill", "wb") as f:
-        for _ in range(2048):
-            f.write(b"\0" * (1 << 20))
-            written += 1
-except OSError:
-    pass
-PROBE(found=[], connected=[], mib=written)
+PROBE(found=[], connected=[], mib=_fill("/dev/shm/fill", 2048))
 ''',
     "write_beside_sockets": r'''
 wrote = []
