@@ -145,8 +145,8 @@ def main():
               f"(target < {TARGET_OVERHEAD})")
         if min(ours) == 1:  # one at a time: what no submission's time accounts for is the run's
             fixed = t1 - sum(r["seconds"] for r in r1.values())
-            print(f"once per run (--jobs 1): {fixed:.1f} s (the command's start, the warm "
-                  "parents' imports, the gradebook)")
+            print(f"outside the submissions' clocks (--jobs 1): {fixed:.1f} s (the command's "
+                  "start, the warm parents' imports, and writing each result and notebook)")
         correct = [s for s, k in kinds.items() if k == "correct"]
         disagree = {s: (nbg_scores[s], r1[s]["score"]) for s in correct
                     if nbg_scores[s] is None or abs(nbg_scores[s] - r1[s]["score"]) > 1e-9}
