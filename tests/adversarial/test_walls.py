@@ -200,7 +200,7 @@ def test_no_attack_reached_anything(run):
             reached[student] = "the victim's secret"
     assert not reached
     victim = _texts(run["notebooks"]["aa_victim"])
-    assert victim.count(walls.VICTIM_SECRET) >= 50  # it was there to be found, for 30 s
+    assert victim.count(walls.VICTIM_SECRET) >= 40  # it was there to be found, for 20 s
 
 
 def test_a_kernel_sees_its_own_processes_devices_and_nothing_else(run):
@@ -231,10 +231,10 @@ def test_nothing_outlives_the_run(run):
     import psutil
 
     left = []
-    for p in psutil.process_iter(["name", "uids", "cmdline", "create_time"]):
+    for p in psutil.process_iter(["name", "uids", "cmdline", "create_time", "status"]):
         info = p.info
-        if info["create_time"] < run["started"]:
-            continue
+        if info["create_time"] < run["started"] or info["status"] == psutil.STATUS_ZOMBIE:
+            continue  # older than the run, or gone (a zombie holds nothing, runs nothing)
         if info["name"] == "ag-lingerer" or "ag-lingerer" in " ".join(info["cmdline"] or ()) \
                 or (info["uids"] and info["uids"].real in KERNEL_UIDS):
             left.append((p.pid, info["name"], info["cmdline"]))

