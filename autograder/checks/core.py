@@ -329,6 +329,16 @@ class TimeLimit(CheckFailed):
     """The test ran past its time limit."""
 
 
+class StudentRaised(CheckFailed):
+    """The student's function raised. ``exception``: its class's name when it is a known
+    exception (``KNOWN_EXCEPTIONS``), else None; ``detail``: the student's own text, for the
+    instructor only (it may hold anything the kernel saw, hidden inputs included)."""
+
+    def __init__(self, message, exception=None, detail=""):
+        super().__init__(message)
+        self.exception, self.detail = exception, detail
+
+
 # the types a message may name when a student's value is not what a check expects
 _KNOWN_TYPES = frozenset({"int", "float", "complex", "bool", "str", "bytes", "list", "tuple",
                           "dict", "set", "NoneType", "ndarray", "Tensor", "Parameter",
@@ -479,13 +489,11 @@ class Student:
                 raise CheckFailed(f"{name} raised NotImplementedError: replace the "
                                   "`raise NotImplementedError()` with your code")
             etype = exception_name(error.get("type"))
-            e = CheckFailed(f"{name} raised {etype}{where}"
-                            + (f"\n  hint: {hint}" if hint else
-                               "\n  hint: call it on inputs of these shapes to see the message"))
-            # the student's own text, for the instructor only: it may hold anything the
-            # kernel saw, hidden inputs included
-            e.detail = f"{etype}: {_clip(str(error.get('message', '')))}"
-            raise e
+            raise StudentRaised(f"{name} raised {etype}{where}"
+                                + (f"\n  hint: {hint}" if hint else
+                                   "\n  hint: call it on inputs of these shapes to see the message"),
+                                etype if etype in KNOWN_EXCEPTIONS else None,
+                                f"{etype}: {_clip(str(error.get('message', '')))}")
         hits = resp.get("hits") or []
         if hits:
             what = describe_hit(hits[0], self.guard) or "a routine this exercise forbids"

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from autograder.grading import clean
+from autograder.grading.outcomes import CellStatus, KernelState
 
 MAX_RESTARTS = 3
 # what the grading process may allocate beyond what it holds when it starts: the checks need
@@ -109,6 +110,13 @@ def _verdict_output(passed, message, detail, function):
             "traceback": lines}
 
 
+def _after(status, alive):
+    """The kernel's state after a cell that ended with ``status`` (a CellStatus)."""
+    if status is CellStatus.HUNG:
+        return KernelState.HUNG
+    return KernelState.DEAD if status is CellStatus.DEAD or not alive else KernelState.OK
+
+
 def _source(cell):
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
@@ -122,7 +130,8 @@ class Grading:
 
         self.job = job
         self.out_dir = Path(job["out_dir"])
-        # written by the grader (runner.prepare), read as plain JSON: nbformat costs 2 s here
+        # written by the grader (runner.prepare), read as plain JSON: importing and
+        # validating with nbformat would be much of this process's start
         self.nb = json.loads(Path(job["notebook"]).read_text())
         self.timeout = float(job["cell_timeout"])
         self.sandbox = Sandbox(**job.get("sandbox", {}))
@@ -163,41 +172,45 @@ class Grading:
         self.status["walls"] = self.kernel.walls
         self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
 
-    def run_cell(self, index, cell, record=True):
-        """Run one code cell; returns the kernel's state afterwards: ok | dead | hung."""
+    def run_cell(self, index, cell):
+        """Run one code cell, recording its outputs and, for a test cell, its verdict;
+        returns the kernel's state afterwards."""
         from coursekit.notebook import is_test_cell, nbgrader_meta
 
         gid = nbgrader_meta(cell).get("grade_id")
         mark = course_check(cell)
         if mark is not None:
-            if not record:
-                return "ok"
             passed, message, detail = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
             self.verdicts[gid] = {"passed": passed, "message": message}
             cell["outputs"] = [_verdict_output(passed, message, detail,
                                                gid.removeprefix("test_"))]
-            return "ok" if self.kernel.alive() else "dead"
+            return KernelState.OK if self.kernel.alive() else KernelState.DEAD
         run = self.kernel.execute(_source(cell), self.timeout)
-        if not record:
-            return "ok" if run.status not in ("dead", "hung") else run.status
         cell["outputs"] = run.outputs
         cell["execution_count"] = index + 1
-        if run.status in ("timeout", "hung"):
+        late = f"the cell ran for more than {self.timeout:g} s"
+        if run.status in (CellStatus.TIMEOUT, CellStatus.HUNG):
             cell["outputs"].append({"output_type": "error", "ename": "TimeoutError", "traceback": [],
-                                    "evalue": f"the cell ran for more than {self.timeout:g} s "
-                                              "and was interrupted"})
+                                    "evalue": f"{late} and was interrupted"})
         if is_test_cell(cell):
-            message = {"ok": "", "timeout": f"TimeoutError: the cell ran for more than "
-                       f"{self.timeout:g} s", "hung": f"TimeoutError: the cell ran for more "
-                       f"than {self.timeout:g} s", "dead": "the kernel died in this cell"
-                       }.get(run.status, clean.text(f"{run.ename}: {run.evalue}".strip(": "), 2000))
-            self.verdicts[gid] = {"passed": run.status == "ok", "message": message}
-        return "ok" if run.status not in ("dead", "hung") and self.kernel.alive() else \
-            ("hung" if run.status == "hung" else "dead")
+            message = {CellStatus.OK: "", CellStatus.TIMEOUT: f"TimeoutError: {late}",
+                       CellStatus.HUNG: f"TimeoutError: {late}",
+                       CellStatus.DEAD: "the kernel died in this cell",
+                       CellStatus.ERROR: clean.text(f"{run.ename}: {run.evalue}".strip(": "), 2000)
+                       }[run.status]
+            self.verdicts[gid] = {"passed": run.status is CellStatus.OK, "message": message}
+        return _after(run.status, self.kernel.alive())
+
+    def replay_cell(self, cell):
+        """Run one code cell of those before a crash again, recording nothing (a test cell's
+        hidden check is not run again: its verdict stands); returns the kernel's state."""
+        if course_check(cell) is not None:
+            return KernelState.OK
+        return _after(self.kernel.execute(_source(cell), self.timeout).status, True)
 
     def incident(self, index, state):
         k = self.kernel
-        if state == "hung":
+        if state is KernelState.HUNG:
             return f"cell {index + 1} ignored the interrupt at the time limit"
         if k.ran_out_of_memory():
             return f"cell {index + 1} used more than {self.sandbox.memory >> 20} MiB of memory"
@@ -210,7 +223,7 @@ class Grading:
         except RuntimeError:
             return False
         for i, cell in enumerate(self.nb["cells"][:index]):
-            if cell["cell_type"] == "code" and self.run_cell(i, cell, record=False) != "ok":
+            if cell["cell_type"] == "code" and self.replay_cell(cell) is not KernelState.OK:
                 return False
         return True
 
@@ -231,7 +244,7 @@ class Grading:
             for what in self.kernel.defused:
                 self.status["incidents"].append(f"cell {index + 1} {what.value}; they were killed")
             self.kernel.defused = []
-            if state != "ok":
+            if state is not KernelState.OK:
                 what = self.incident(index, state)
                 if restarts < MAX_RESTARTS and self.recover(index):
                     restarts += 1

@@ -21,6 +21,7 @@ from . import course as course_mod
 from coursekit.notebook import nbgrader_meta
 
 from . import cgroups, clean, cluster, kernel, records, runner, submissions
+from .outcomes import Status
 
 
 class Progress:
@@ -104,7 +105,7 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         try:
             for sub, result in arriving:
                 if isinstance(result, BaseException):  # a bug of ours, or every worker lost
-                    result = runner.zero(source, sub.student, "crashed", _failure(result))
+                    result = runner.zero(source, sub.student, Status.CRASHED, _failure(result))
                 _store(course, assignment, source_path, locked, released, result)
                 results.append(result)
                 if bar:
@@ -181,7 +182,7 @@ def table(results, wall=None):
     for r in results:
         note = r.status + (f": {r.reason}" if r.reason else "")
         lines.append(f"{r.student:<{w}}  {r.score:>5g} / {r.max_score:<3g}  {note[:90]}")
-    n_err = sum(r.status != "graded" for r in results)
+    n_err = sum(r.status != Status.GRADED for r in results)
     secs = sum(r.seconds for r in results)
     lines.append(f"{len(results)} graded ({n_err} with a problem), "
                  f"{secs / len(results):.1f} s per submission"

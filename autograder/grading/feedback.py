@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 from . import records
+from .outcomes import Status
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;
@@ -36,7 +37,7 @@ def page(assignment, row, written):
              f"<style>{STYLE}</style>",
              f"<h1>{e(assignment)}: feedback for {e(row['student'])}</h1>",
              f"<p>Autograded score: <b>{row['score']:g} / {row['max_score']:g}</b>"]
-    if row["status"] != "graded" or row["reason"]:
+    if row["status"] != Status.GRADED or row["reason"]:
         lines.append(f"<p class='bad'>{e(row['status'])}: {e(row['reason'])}</p>")
     lines.append("<table><tr><th>test</th><th>points</th><th>result</th></tr>")
     for gid, t in row["tests"].items():

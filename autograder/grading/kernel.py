@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
+
+from .outcomes import CellStatus, Defused
 
 OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
 MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused by zmq
@@ -38,17 +39,10 @@ class Sandbox:
     max_children: int = 32  # more child processes than this is a fork bomb: they are killed
 
 
-class Defused(str, Enum):
-    """What the watch killed of a kernel's processes, the kernel itself going on."""
-    PROCESSES = "started too many processes"
-    MEMORY = "started processes that ran out of memory"
-
-
 @dataclass
 class Run:
-    """What one cell did: status ok | error | timeout (interrupted) | hung (the interrupt was
-    ignored) | dead, and its (capped) outputs."""
-    status: str
+    """What one cell did (``status``) and its (capped) outputs."""
+    status: CellStatus
     ename: str = ""
     evalue: str = ""
     outputs: list = field(default_factory=list)
@@ -502,7 +496,7 @@ class Kernel:
         """Collect outputs of ``msg_id`` until its reply; interrupt at ``deadline``."""
         import zmq
 
-        run = Run("ok")
+        run = Run(CellStatus.OK)
         budget = OUTPUT_BUDGET
         reply, idle = None, False
         poller = zmq.Poller()
@@ -511,14 +505,14 @@ class Kernel:
         after_reply = None
         while True:
             if not self.alive():
-                run.status = "dead"
+                run.status = CellStatus.DEAD
                 return run
             now = time.monotonic()
             if reply is not None and (idle or now > after_reply):
                 break
             if now > deadline:
                 if interrupted:  # the interrupt was ignored: the kernel is still busy
-                    run.status = "hung"
+                    run.status = CellStatus.HUNG
                     return run
                 self.interrupt()
                 interrupted, deadline = True, now + 5.0
@@ -542,9 +536,9 @@ class Kernel:
                         msg["msg_type"] == "execute_reply":
                     reply, after_reply = msg["content"], time.monotonic() + 1.0
         if interrupted:
-            run.status = "timeout"
+            run.status = CellStatus.TIMEOUT
         elif reply.get("status") != "ok":
-            run.status = "error"
+            run.status = CellStatus.ERROR
             from . import clean
 
             run.ename = clean.text(reply.get("ename", "Error"), 200)

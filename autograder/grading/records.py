@@ -17,6 +17,7 @@ import warnings
 import sqlalchemy as sa
 
 from . import clean
+from .outcomes import Status
 
 _META = sa.MetaData()
 RESULTS = sa.Table(
@@ -172,13 +173,13 @@ def export_rows(db_url):
                     rows.append(dict(student=s.id, assignment=a.name, score=0.0,
                                      max_score=a.max_score, auto_score=0.0,
                                      written_score="", needs_manual_grade=False,
-                                     status="not submitted", reason=""))
+                                     status=Status.NOT_SUBMITTED, reason=""))
                     continue
                 written = sum(g.score for nb in sub.notebooks for g in nb.grades
                               if g.cell.cell_type == "markdown" and g.manual_score is not None)
                 rows.append(dict(student=s.id, assignment=a.name, score=sub.score,
                                  max_score=sub.max_score, auto_score=mine.get("score", sub.code_score),
                                  written_score=written, needs_manual_grade=sub.needs_manual_grade,
-                                 status=mine.get("status", "graded by nbgrader"),
+                                 status=mine.get("status", Status.BY_NBGRADER),
                                  reason=mine.get("reason", "")))
     return rows

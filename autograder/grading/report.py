@@ -13,6 +13,7 @@ import io
 import re
 
 from . import records
+from .outcomes import Status
 
 _LABEL = re.compile(r" \([A-Za-z]+=\d+(?:, [A-Za-z]+=\d+)*\)")  # the "(N=1, H=3)" of a case
 _NUMBER = re.compile(r"(?<=[(, =])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=[,)])")  # in a tuple or key=value
@@ -33,7 +34,7 @@ def summarize(rows):
         for gid, t in r["tests"].items():
             passed, total, msgs = per_test.get(gid, (0, 0, collections.Counter()))
             ok = t["score"] == t["max_score"]
-            if not ok and r["status"] == "graded":  # a missing notebook says nothing of a function
+            if not ok and r["status"] == Status.GRADED:  # a missing notebook says nothing of a function
                 msgs[common_message(t["message"])] += 1
             per_test[gid] = (passed + ok, total + 1, msgs)
     return scores, per_test
@@ -71,7 +72,7 @@ def figures(scores, per_test, max_score):
 
 def _problems(rows):
     """One sentence on the submissions that could not be run normally, with their reasons."""
-    bad = [r for r in rows if r["status"] != "graded"]
+    bad = [r for r in rows if r["status"] != Status.GRADED]
     if not bad:
         return "Every submission ran normally."
     reasons = collections.Counter(f"{r['status']}: {r['reason']}" for r in bad)

@@ -30,6 +30,7 @@ from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 from . import clean
 from .cgroups import Cgroup
 from .kernel import fork, kill_session, kill_tree
+from .outcomes import Status
 
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 
@@ -51,7 +52,7 @@ class Limits:
 class Result:
     """The grade of one submission. tests: grade_id -> {score, max_score, message}."""
     student: str
-    status: str  # graded | missing | unreadable | timeout | crashed
+    status: Status
     reason: str = ""
     tests: dict = field(default_factory=dict)
     written: dict = field(default_factory=dict)  # grade_id -> max_score (graded by hand)
@@ -166,12 +167,12 @@ def score(source, verdicts, result):
         gid, points = m["grade_id"], float(m.get("points", 0))
         if is_test_cell(cell):
             v = verdicts.get(gid)
-            passed, message = (v.get("passed") is True, clean.text(v.get("message", ""), 2000)) \
-                if isinstance(v, dict) else (False, "not run")
-            if not passed and not message:
-                message = "the test failed"
-            if not passed and message == "not run" and result.reason:
-                message = f"not run: {result.reason}"
+            if isinstance(v, dict):  # it ran: its verdict
+                passed, message = v.get("passed") is True, clean.text(v.get("message", ""), 2000)
+                if not passed and not message:
+                    message = "the test failed"
+            else:  # the run stopped before it
+                passed, message = False, f"not run: {result.reason}" if result.reason else "not run"
             result.tests[gid] = {"score": points if passed else 0.0, "max_score": points,
                                  "message": message}
         else:
@@ -318,20 +319,11 @@ def execute(nb, limits, name="submission.ipynb"):
                "sandbox": {"memory": int(limits.memory)}, "zygote": limits.zygote}
         (io_dir / "job.json").write_text(json.dumps(job))
         problem, timed_out = _run_child(io_dir / "job.json", limits)
-        executed, verdicts, status = None, {}, {}
         try:
             executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
         except Exception:  # none yet: the process did not get that far
             executed = None
-        for fname, default in (("verdicts.json", {}), ("status.json", {})):
-            try:
-                data = json.loads((io_dir / fname).read_text())
-            except (OSError, ValueError):
-                data = default
-            if fname == "verdicts.json":
-                verdicts = data if isinstance(data, dict) else {}
-            else:
-                status = data if isinstance(data, dict) else {}
+        verdicts, status = _read_dict(io_dir / "verdicts.json"), _read_dict(io_dir / "status.json")
         _stop_kernels(status)  # forked by the zygote: not in our tree
         problem = problem or clean.text(status.get("stopped") or "", 500)
         incidents = [clean.text(i, 300) for i in status.get("incidents", [])][:10]
@@ -344,25 +336,35 @@ def execute(nb, limits, name="submission.ipynb"):
                          timed_out, peak / 1024 if isinstance(peak, (int, float)) else 0.0)
 
 
+def _read_dict(path):
+    """The JSON object in ``path`` ({} when there is none, or it is not an object)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def grade(source, submission, limits=None):
     """Grade one ``Submission`` against the source notebook; always returns a Result."""
     limits = limits or Limits()
     start = time.monotonic()
     if submission.notebook is None:
-        result = zero(source, submission.student, "missing", submission.problem)
+        result = zero(source, submission.student, Status.MISSING, submission.problem)
     else:
         try:
             submitted = read_submission(submission.notebook)
         except ValueError as e:
-            result = zero(source, submission.student, "unreadable", str(e))
+            result = zero(source, submission.student, Status.UNREADABLE, str(e))
         else:
             run = execute(prepare(source, submitted), limits)
             if run.executed is None:
-                result = zero(source, submission.student, "crashed", run.problem or "no output")
+                result = zero(source, submission.student, Status.CRASHED,
+                              run.problem or "no output")
             else:
-                status = "graded"
+                status = Status.GRADED
                 if run.problem:
-                    status = "timeout" if run.timed_out else "crashed"
+                    status = Status.TIMEOUT if run.timed_out else Status.CRASHED
                 reason = "; ".join([run.problem] * bool(run.problem) + run.incidents)
                 result = Result(submission.student, status, reason, executed=run.executed,
                                 walls=run.walls, compute=run.compute, grader_mib=run.grader_mib)
