@@ -213,16 +213,34 @@ def test_backward_runs_without_autograd(rng, monkeypatch):
         assert rel_error(to_np(g), r) < TOL, name
 
 
+class _GraphBuildingCell(LSTMCellFunction):
+    """The reference's arithmetic, but recorded by autograd: what the test must catch."""
+
+    @staticmethod
+    def backward(ctx, dh_next, dc_next):
+        return LSTMCellFunction.backward.__wrapped__(ctx, dh_next, dc_next)
+
+
+def _graph_of_backward(function, inputs):
+    """{name: grad_fn type} of the gradients of ``function``, taken with create_graph=True:
+    whatever autograd recorded while the backward ran (a hand-written backward: nothing)."""
+    h_next, c_next = function.apply(*inputs)
+    assert h_next.grad_fn is not None and h_next.grad_fn is c_next.grad_fn  # one node
+    grads = torch.autograd.grad(h_next.sum() + c_next.sum(), inputs, create_graph=True)
+    return {name: type(g.grad_fn).__name__ for name, g in zip(NAMES, grads)
+            if g.grad_fn is not None or g.requires_grad}
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_backward_builds_no_graph(rng, device):
     inputs = as_tensors(make_arrays(rng, 2, 3, 4), device=device)
-    h_next, c_next = LSTMCellFunction.apply(*inputs)
-    assert h_next.grad_fn is not None and c_next.grad_fn is not None
-    assert h_next.grad_fn is c_next.grad_fn  # one node, one hand-written backward
+    h_next, _ = LSTMCellFunction.apply(*inputs)
     assert type(h_next.grad_fn).__name__ == "LSTMCellFunctionBackward"
-    grads = torch.autograd.grad((h_next.sum() + c_next.sum()), inputs, create_graph=False)
-    for name, g in zip(NAMES, grads):
-        assert g.grad_fn is None and not g.requires_grad, name
+    # even asked to (create_graph=True), the hand-written backward records nothing ...
+    assert _graph_of_backward(LSTMCellFunction, inputs) == {}
+    # ... where the same arithmetic left to autograd records a graph for five gradients
+    leaky = _graph_of_backward(_GraphBuildingCell, inputs)
+    assert set(leaky) == {"x", "h", "Wx", "Wh", "b"}, leaky
 
 
 # ----------------------------------------------------------------------------- validation

@@ -125,7 +125,22 @@ def test_fit_learns_and_clips_and_stops_on_divergence():
     hist = fit(model, batches, loss, 150, lr=1e-2, clip_norm=1.0)
     assert len(hist.loss) == 150 and not hist.diverged()
     assert np.mean(hist.loss[-20:]) < 0.5 * np.mean(hist.loss[:5])
-    assert global_grad_norm(model.parameters()) >= 0
+    assert global_grad_norm(model.parameters()) == pytest.approx(
+        float(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))))
+
+    # clipping happened: one plain SGD step with lr = 1 moves the weights by the clipped
+    # gradient, whose norm is clip_norm (each entry at most clip_value), however large the
+    # norm fit recorded before clipping
+    x, y = batches(0)
+    for kw, bound in (({"clip_norm": 1e-3}, lambda d: float(torch.linalg.vector_norm(d))),
+                      ({"clip_value": 1e-4}, lambda d: float(d.abs().max()))):
+        m = SequenceModel("gru", 1, 16, 1)
+        before = torch.cat([p.detach().flatten().clone() for p in m.parameters()])
+        h = fit(m, lambda s: (x, y), loss, 1, lr=1.0, optimizer="sgd", **kw)
+        moved = torch.cat([p.detach().flatten() for p in m.parameters()]) - before
+        limit = next(iter(kw.values()))
+        assert h.grad_norm[0] > 10 * limit, kw  # the gradient was far larger than the limit
+        assert bound(moved) == pytest.approx(limit, rel=1e-3), kw
 
     bad = SequenceModel("rnn", 1, 200, 1)
     init_recurrent_(bad.rnn, "normal", std=1.0)
