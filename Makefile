@@ -1,4 +1,5 @@
-# One entry point. `make book` builds the book into _build/html; `make test` runs every test.
+# One entry point. `make book` builds the book into _build/html; `make test` runs every test,
+# `make check` all but the slow ones.
 # Both create .venv at the repo root on first use and reuse it afterwards; pins live in
 # pyproject.toml only.
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: book test bench clean
+.PHONY: book test check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# the edit-test loop: everything but the slow tests (tests/conftest.py lists them)
+check: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/lstm_numpy_vs_torch.py

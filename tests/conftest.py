@@ -12,3 +12,26 @@ DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_SKIP)]
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# What `make check` (pytest -m "not slow") leaves out, by file: the edit-test loop keeps the
+# reference, the checks, the wire, the CLI on a tiny class and the helpers of the book.
+SLOW = {
+    "test_book.py": "builds the book and reads it in Chromium",
+    "test_adversarial.py": "grades every assignment's hostile class",
+    "test_walls.py": "grades a hostile class against the sandbox's walls",
+    "test_docs_commands.py": "runs the README's commands in a fresh copy of the repository",
+    "test_grading_cluster.py": "grades on a dask cluster",
+    "test_grading_postgres.py": "grades into a PostgreSQL gradebook",
+    "test_grading_durability.py": "kills and resumes graders mid-class",
+    "test_nbgrader_fixtures.py": "runs nbgrader autograde side by side",
+    "test_course_notebooks.py": "executes every solution notebook",
+    "test_sandbox.py": "starts kernels cold and warm, wall by wall",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        why = SLOW.get(item.path.name)
+        if why is not None:
+            item.add_marker(pytest.mark.slow(reason=why))
