@@ -1,7 +1,9 @@
 """Run a course notebook and read its test cells: what ``python -m coursekit check`` does.
 
-The grader executes submissions with the same ``execute`` (in a child process of its own),
-so a student who checks a notebook before submitting sees what the grader will run.
+A student's check runs the notebook in a plain local kernel with the visible tests only.
+The grader does not use this ``execute``: it runs each cell in a sandboxed kernel and the
+hidden tests in its own process (``autograder/grading/child.py``), so its verdicts can
+differ where the hidden tests find what the visible ones do not.
 """
 from __future__ import annotations
 
@@ -25,12 +27,11 @@ def is_test_cell(cell):
     return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
 
 
-def execute(nb, cwd, cell_timeout=CELL_TIMEOUT, after_cell=None):
+def execute(nb, cwd, cell_timeout=CELL_TIMEOUT):
     """Execute every code cell of ``nb`` in a fresh python3 kernel, in place, errors allowed.
 
     A cell that runs past ``cell_timeout`` seconds is interrupted and gets a TimeoutError
     output; a dead kernel stops the run (the remaining cells keep no outputs).
-    ``after_cell(nb, index)`` is called after each code cell (the grader saves progress).
     Returns None, or a sentence saying why the run stopped early.
     """
     import nbformat
@@ -56,8 +57,6 @@ def execute(nb, cwd, cell_timeout=CELL_TIMEOUT, after_cell=None):
                 stopped = f"the kernel died while running cell {index + 1}"
                 cell.outputs = [nbformat.v4.new_output(
                     "error", ename="DeadKernelError", evalue=stopped, traceback=[])]
-            if after_cell is not None:
-                after_cell(nb, index)
             if stopped:
                 break
     return stopped

@@ -115,7 +115,7 @@ def fork_server(run_child, prctl):
 
     signal.signal(signal.SIGCHLD, reap)
     # what is in memory now is shared with every child: kept out of their garbage
-    # collections, which would otherwise touch (and copy) it page by page; 0.16 s a kernel
+    # collections, which would otherwise touch (and copy) it page by page
     gc.freeze()
     print(json.dumps({"socket": name[1:], "token": token}), flush=True)
     while True:
