@@ -15,7 +15,8 @@ def rng():
 
 
 # What `make check` (pytest -m "not slow") leaves out, by file: the edit-test loop keeps the
-# reference, the checks, the wire, the CLI on a tiny class and the helpers of the book.
+# reference, the checks (one simulated mistake per graded function: the others are marked
+# slow in test_assignment_checks.py), the wire, the CLI on a tiny class and the book's helpers.
 SLOW = {
     "test_book.py": "builds the book and reads it in Chromium",
     "test_adversarial.py": "grades every assignment's hostile class",

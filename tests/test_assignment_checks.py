@@ -74,7 +74,20 @@ def test_every_function_has_three_mistakes(assignment):
     assert all(n >= 3 for n in counts.values()), counts
 
 
-MISTAKE_CASES = [pytest.param(a, *m, id=f"{a}-{m[0]}-{m[1]}") for a in READY for m in mistakes(a)]
+def _cases():
+    """Every mistake of every assignment; all but the first of each function are marked
+    slow (``make check`` runs one mistake per function, ``make test`` all of them)."""
+    cases, seen = [], set()
+    for a in READY:
+        for m in mistakes(a):
+            first = (a, m[0]) not in seen
+            seen.add((a, m[0]))
+            cases.append(pytest.param(a, *m, id=f"{a}-{m[0]}-{m[1]}",
+                                      marks=() if first else pytest.mark.slow))
+    return cases
+
+
+MISTAKE_CASES = _cases()
 
 
 @pytest.mark.parametrize("assignment, function, description, old, new", MISTAKE_CASES)

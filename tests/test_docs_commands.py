@@ -129,10 +129,11 @@ def fresh(tmp_path_factory):
     return root
 
 
-def _bash(root, block, timeout=900, **kw):
+def _bash(root, block, timeout=900, env_extra=None, **kw):
     """Run a documented block verbatim with bash in ``root``, ``.venv/bin`` on PATH (the
     guide says so; the README's block activates it itself)."""
-    env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           **(env_extra or {})}
     env.pop("VIRTUAL_ENV", None)
     return subprocess.run(["bash", "-c", block], cwd=root, env=env, capture_output=True,
                           text=True, timeout=timeout, **kw)
@@ -181,6 +182,28 @@ def test_the_guides_commands_are_the_readmes():
             assert command in readme, f"the guide's {command!r} is not the README's"
     text = guide.read_text()
     assert "from the repository root" in text and "assume `.venv/bin` is on your `PATH`" in text
+
+
+@runs("make check   # every test but the slow ones")
+def test_make_check_as_written(fresh):
+    """The README's block, verbatim, from the root of the fresh copy, with pytest told (by
+    PYTEST_ADDOPTS) to collect and not run: every test it selects runs in ``make test``
+    anyway. What it selects: no test of a slow file, the CLI's tiny class, one mistake per
+    graded function."""
+    from conftest import SLOW
+
+    from autograder import checks
+
+    block = _block(ROOT / "README.md", "make check")
+    # -v undoes the recipe's -q: pytest then prints the tree of what it collected
+    out = _bash(fresh, block, env_extra={"PYTEST_ADDOPTS": "--collect-only -v"})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert '-m "not slow"' in out.stdout.splitlines()[0]  # make echoes the recipe
+    modules = re.findall(r"<Module (\S+)>", out.stdout)
+    assert modules and not set(modules) & set(SLOW), modules
+    assert "test_grading_cli.py" in modules and "test_typed_decisions.py" in modules
+    mistakes = out.stdout.count("<Function test_a_mistake_costs_only_its_function[")
+    assert mistakes == sum(len(a.functions) for a in checks.load().values())
 
 
 @runs("dask scheduler --scheduler-file sched.json &")
