@@ -134,7 +134,8 @@ def _bash(root, block, timeout=900, env_extra=None, **kw):
     guide says so; the README's block activates it itself)."""
     env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
            **(env_extra or {})}
-    env.pop("VIRTUAL_ENV", None)
+    for var in ("VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # as a user types it,
+        env.pop(var, None)  # not as a make inside `make test`
     return subprocess.run(["bash", "-c", block], cwd=root, env=env, capture_output=True,
                           text=True, timeout=timeout, **kw)
 
