@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .grading import course as course_mod
+from .grading.outcomes import UsageError
 
 
 def _course(args):
@@ -44,9 +45,9 @@ def cmd_grade(args):
     from .grading import classroom, runner
 
     if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs: expected a positive number, got {args.jobs}")
+        raise UsageError(f"--jobs: expected a positive number, got {args.jobs}")
     if args.jobs is not None and args.scheduler:
-        raise ValueError("--jobs: grading on a cluster (--scheduler), the workers' threads "
+        raise UsageError("--jobs: grading on a cluster (--scheduler), the workers' threads "
                          "decide how many submissions run at once")
     course = _course(args)
     limits = runner.Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout,
@@ -165,7 +166,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except ValueError as e:  # bad arguments: one line, no traceback
+    except UsageError as e:  # a mistake of the user: one line, no traceback
         print(f"autograder {args.command}: {e}", file=sys.stderr)
         return 2
 

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .reference._validate import positive_int, real
+
 __all__ = [
     "subsample_keep_prob", "epoch_pairs", "train_skipgram",
     "evaluate_word_similarity", "evaluate_analogies",
@@ -43,21 +45,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- argument checks
-def _pos_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _real(name, value, low, strict=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or np.isnan(value):
-        raise ValueError(f"{name}: expected a real number, got {value!r}")
-    value = float(value)
-    if value < low or (strict and value == low):
-        raise ValueError(f"{name}: expected a number {'>' if strict else '>='} {low}, got {value!r}")
-    return value
-
-
 def _counts(counts, vocab_size=None):
     if not isinstance(counts, np.ndarray) or counts.ndim != 1 or counts.size == 0 or not (
         np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)
@@ -98,7 +85,7 @@ def subsample_keep_prob(counts, sample, formula="code"):
     Returns a float64 array (V,).
     """
     c = _counts(counts)
-    t = _real("sample", sample, 0.0, strict=False)
+    t = real("sample", sample, 0.0)
     if formula not in ("code", "paper"):
         raise ValueError(f"formula: expected 'code' or 'paper', got {formula!r}")
     if t == 0:
@@ -123,7 +110,7 @@ def epoch_pairs(token_ids, window, keep_prob=None, shrink_window=True, rng=None)
     rng: numpy Generator (default: a fresh one seeded 0).
     Returns (centers, contexts), two int64 arrays of equal length.
     """
-    window = _pos_int("window", window)
+    window = positive_int("window", window)
     rng = np.random.default_rng(0) if rng is None else rng
     ids = np.asarray(token_ids, dtype=np.int64)
     if keep_prob is not None:
@@ -134,10 +121,12 @@ def epoch_pairs(token_ids, window, keep_prob=None, shrink_window=True, rng=None)
     for d in range(1, window + 1):  # a loop over the 2*window offsets only
         ok = reach[: L - d] >= d  # position i pairs with i + d
         i = np.flatnonzero(ok)
-        centers.append(ids[i]), contexts.append(ids[i + d])
+        centers.append(ids[i])
+        contexts.append(ids[i + d])
         ok = reach[d:] >= d  # position i (>= d) pairs with i - d
         i = np.flatnonzero(ok) + d
-        centers.append(ids[i]), contexts.append(ids[i - d])
+        centers.append(ids[i])
+        contexts.append(ids[i - d])
     return np.concatenate(centers), np.concatenate(contexts)
 
 
@@ -218,27 +207,27 @@ def train_skipgram(token_ids, vocab_size, counts, dim=100, window=5, negatives=5
     pair over about every 100,000 pairs), "loss_pairs" (the number of pairs trained when each
     "loss" entry was taken), "epoch_loss" (mean loss per pair of each epoch) and "device".
     """
-    V = _pos_int("vocab_size", vocab_size)
+    V = positive_int("vocab_size", vocab_size)
     ids = _token_ids(token_ids, V)
     c = _counts(counts, V)
-    dim = _pos_int("dim", dim)
-    window = _pos_int("window", window)
-    K = _pos_int("negatives", negatives)
-    sample = _real("sample", sample, 0.0, strict=False)
-    epochs = _pos_int("epochs", epochs)
-    lr = _real("lr", lr, 0.0)
-    min_lr = _real("min_lr", min_lr, 0.0, strict=False)
+    dim = positive_int("dim", dim)
+    window = positive_int("window", window)
+    K = positive_int("negatives", negatives)
+    sample = real("sample", sample, 0.0)
+    epochs = positive_int("epochs", epochs)
+    lr = real("lr", lr, 0.0, strict_low=True)
+    min_lr = real("min_lr", min_lr, 0.0)
     if min_lr > lr:
         raise ValueError(f"min_lr: expected at most lr={lr}, got {min_lr}")
-    B = _pos_int("batch_size", batch_size)
-    G = _pos_int("neg_group", neg_group)
-    table_size = _pos_int("table_size", table_size)
+    B = positive_int("batch_size", batch_size)
+    G = positive_int("neg_group", neg_group)
+    table_size = positive_int("table_size", table_size)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable or None, got {callback!r}")
     if num_threads is not None:
-        num_threads = _pos_int("num_threads", num_threads)
+        num_threads = positive_int("num_threads", num_threads)
     if not isinstance(return_output, (bool, np.bool_)):
         raise ValueError(f"return_output: expected True or False, got {return_output!r}")
     if device is None:
@@ -377,7 +366,7 @@ def evaluate_analogies(embeddings, word_to_id, questions, batch_size=512):
         questions = [q for section in questions.values() for q in section]
     if not isinstance(questions, (list, tuple)) or not questions:
         raise ValueError("questions: expected a non-empty list of (a, b, c, d) or a dict of such lists")
-    batch_size = _pos_int("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     used = np.array([[w2i[w] for w in q] for q in questions if all(w in w2i for w in q)], dtype=np.int64)
     if used.size == 0:
         return float("nan"), 0.0, 0

@@ -176,3 +176,18 @@ def test_check_lists_the_visible_tests(course, graded, capsys):
 def test_bad_arguments_are_one_line_errors(course, capsys):
     assert main(["grade", "nope", str(course), "--course", str(course)]) == 2
     assert "assignment: no notebook" in capsys.readouterr().err
+
+
+def test_only_a_usage_error_is_reported_as_one(course, monkeypatch, capsys):
+    """A mistake of the user (UsageError) is one line and status 2; any other ValueError
+    is a bug of ours and keeps its traceback (it was once reported as 'bad arguments')."""
+    from autograder import cli
+
+    def bug(args):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(cli, "cmd_report", bug)
+    with pytest.raises(ValueError, match="internal inconsistency"):
+        cli.main(["report", "toy", "--course", str(course)])
+    assert main(["grade", "toy", str(course / "no such folder"), "--course", str(course)]) == 2
+    assert "submissions:" in capsys.readouterr().err

@@ -321,4 +321,7 @@ def _main(job_path):
 
 
 if __name__ == "__main__":
-    zygote() if sys.argv[1] == "--zygote" else main(sys.argv[1])
+    if sys.argv[1] == "--zygote":
+        zygote()
+    else:
+        main(sys.argv[1])

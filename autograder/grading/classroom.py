@@ -96,8 +96,8 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         if client is not None:
             arriving = cluster.grade_all(client, source, found, limits)
         else:
-            limits.zygote, limits.grader = (z.wait() for z in zygotes)
-            arriving = _grade_here(stack, source, found, limits, jobs or os.cpu_count() or 1)
+            warm = runner.Warm(*(z.wait() for z in zygotes))
+            arriving = _grade_here(stack, source, found, limits, warm, jobs or os.cpu_count() or 1)
         # what the instructor wrote, as the source has it: locked cells, and Markdown cells
         # a student left as released (only the rest is sanitized: see clean.inert)
         locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}
@@ -153,11 +153,11 @@ def _store(course, assignment, source_path, locked, released, result):
         records.record(course.db_url, assignment, source_path.stem, bare)
 
 
-def _grade_here(stack, source, found, limits, jobs):
-    """Grade on this machine, ``jobs`` at once, from the warm zygotes of ``limits``; yields
+def _grade_here(stack, source, found, limits, warm, jobs):
+    """Grade on this machine, ``jobs`` at once, from the warm parents ``warm``; yields
     (submission, Result or exception) as they complete."""
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=jobs))
-    futures = {pool.submit(runner.grade, source, sub, limits): sub for sub in found}
+    futures = {pool.submit(runner.grade, source, sub, limits, warm): sub for sub in found}
     for fut in as_completed(futures):
         try:
             yield futures[fut], fut.result()

@@ -17,7 +17,6 @@ A submission that kills every worker it lands on (``distributed.scheduler.allowe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,13 +24,14 @@ from pathlib import Path
 import nbformat
 
 from . import kernel, runner, submissions
+from .outcomes import UsageError
 
 PLUGIN = "autograder-warm-starts"
 
 
 def connect(address):
     """A ``distributed.Client`` on the scheduler at ``address`` (``tcp://host:port``, or a
-    scheduler file written by ``dask scheduler --scheduler-file``); ValueError if none
+    scheduler file written by ``dask scheduler --scheduler-file``); UsageError if none
     answers within Dask's ``distributed.comm.timeouts.connect`` (30 s by default). A
     scheduler file that does not exist yet is waited for as long (a script may start the
     scheduler and the grader one after the other)."""
@@ -42,7 +42,7 @@ def connect(address):
         from dask.utils import parse_timedelta
         from distributed import Client
     except ImportError:
-        raise ValueError("--scheduler: the 'distributed' package is not installed "
+        raise UsageError("--scheduler: the 'distributed' package is not installed "
                          "(pip install 'autograder[grading]')") from None
     wait = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
     path = Path(address)
@@ -52,15 +52,17 @@ def connect(address):
             while not path.is_file() and time.monotonic() < deadline:
                 time.sleep(0.1)
             if not path.is_file():
-                raise ValueError(f"--scheduler: no scheduler file at {address} (waited "
+                raise UsageError(f"--scheduler: no scheduler file at {address} (waited "
                                  f"{wait:g} s for one)")
             return Client(scheduler_file=str(path))
         if "://" not in address and ":" not in address:
-            raise ValueError(f"--scheduler: expected an address like tcp://host:8786 or a "
+            raise UsageError(f"--scheduler: expected an address like tcp://host:8786 or a "
                              f"scheduler file, got {address!r}")
         return Client(address)
-    except (OSError, TimeoutError) as e:
-        raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {address} "
+    except UsageError:
+        raise
+    except (OSError, TimeoutError, ValueError) as e:  # ValueError: an address Dask cannot parse
+        raise UsageError(f"--scheduler: cannot reach a Dask scheduler at {address} "
                          f"({type(e).__name__}: {e})") from None
 
 
@@ -91,17 +93,16 @@ def grade_task(source_text, student, name, data, limits):
     returns the runner.Result with ``executed`` as notebook JSON text (or None)."""
     from distributed import get_worker
 
-    warm = get_worker().plugins.get(PLUGIN)
-    inbox = Path(warm.inbox if warm else tempfile.gettempdir()) / uuid.uuid4().hex
+    plugin = get_worker().plugins.get(PLUGIN)  # the worker's warm parents and inbox
+    inbox = Path(plugin.inbox if plugin else tempfile.gettempdir()) / uuid.uuid4().hex
     inbox.mkdir()
     try:
         path = inbox / Path(name).name
         path.write_bytes(data)
-        limits = dataclasses.replace(limits, hidden=tuple(limits.hidden) + (str(inbox.parent),))
-        if warm:
-            limits.zygote, limits.grader = warm.zygote, warm.grader
         result = runner.grade(nbformat.reads(source_text, as_version=4),
-                              submissions.Submission(student, path), limits)
+                              submissions.Submission(student, path), limits,
+                              runner.Warm(plugin.zygote, plugin.grader) if plugin else runner.Warm(),
+                              hidden=(inbox.parent,))
     finally:
         for p in inbox.iterdir():
             p.unlink()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from autograder import notebooks
 
+from .outcomes import UsageError
 
 COURSE_ID = "default_course"
 
@@ -44,11 +45,11 @@ class Course:
         return notebooks.assignments(self.source)
 
     def source_notebook(self, assignment):
-        """The solution notebook of ``assignment`` (ValueError naming the known ones)."""
+        """The solution notebook of ``assignment`` (UsageError naming the known ones)."""
         path = notebooks.notebook_path(assignment, self.source)
         if not path.is_file():
             known = ", ".join(self.assignments()) or "none"
-            raise ValueError(f"assignment: no notebook {path.relative_to(self.root)} "
+            raise UsageError(f"assignment: no notebook {path.relative_to(self.root)} "
                              f"(assignments in {self.source}: {known})")
         return path
 
@@ -65,7 +66,7 @@ def find_course(path=None):
     if path is not None:
         root = Path(path)
         if not (root / "solutions").is_dir():
-            raise ValueError(f"course: {root} has no solutions/ folder")
+            raise UsageError(f"course: {root} has no solutions/ folder")
         return root
     here = Path.cwd().resolve()
     for p in (here, *here.parents):

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .outcomes import CellStatus, Defused
+from .outcomes import CellStatus, Defused, UsageError
 
 OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
 MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused by zmq
@@ -113,7 +113,7 @@ def _switched_off():
              if w.strip()}
     unknown = names - set(WALL_SWITCHES)
     if unknown:
-        raise ValueError(f"AUTOGRADER_DISABLE_WALLS: expected names among "
+        raise UsageError(f"AUTOGRADER_DISABLE_WALLS: expected names among "
                          f"{', '.join(WALL_SWITCHES)}, got {', '.join(sorted(unknown))}")
     return names
 

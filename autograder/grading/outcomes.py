@@ -2,7 +2,8 @@
 
 Every decision about how grading goes on reads one of these fields, never the text of a
 message: the messages are for people and may be reworded freely. Each is a ``StrEnum``, so
-it is written into JSON files, the gradebook and ``--json`` as its plain value.
+it is written into JSON files, the gradebook and ``--json`` as its plain value. And one
+exception class: ``UsageError``, what the command reports as a mistake of its user.
 """
 from __future__ import annotations
 
@@ -42,3 +43,9 @@ class Defused(StrEnum):
     """What the watch killed of a kernel's processes, the kernel itself going on."""
     PROCESSES = "started too many processes"
     MEMORY = "started processes that ran out of memory"
+
+
+class UsageError(ValueError):
+    """A command-line argument or setting is wrong; the message names it and says what was
+    expected. ``autograder`` prints it as one line and exits with status 2; any other
+    exception is a bug of ours and keeps its traceback."""

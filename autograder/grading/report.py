@@ -13,7 +13,7 @@ import io
 import re
 
 from . import records
-from .outcomes import Status
+from .outcomes import Status, UsageError
 
 _LABEL = re.compile(r" \([A-Za-z]+=\d+(?:, [A-Za-z]+=\d+)*\)")  # the "(N=1, H=3)" of a case
 _NUMBER = re.compile(r"(?<=[(, =])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=[,)])")  # in a tuple or key=value
@@ -86,7 +86,7 @@ def write(course, assignment, path=None):
     course.source_notebook(assignment)
     rows = records.results(course.db_url, assignment)
     if not rows:
-        raise ValueError(f"assignment: no graded submissions of {assignment} in {course.db_url}")
+        raise UsageError(f"assignment: no graded submissions of {assignment} in {course.db_url}")
     scores, per_test = summarize(rows)
     max_score = max(r["max_score"] for r in rows)
     hist, bars = figures(scores, per_test, max_score)

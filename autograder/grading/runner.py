@@ -39,13 +39,30 @@ NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 class Limits:
     """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed);
     the kernel's memory in bytes; ``hidden``: paths the student's kernel must not read (the
-    course, the submissions, the gradebook; the grader's own code is always hidden)."""
+    course, the submissions, the gradebook: see ``hidden_paths``). Configuration only: the
+    warm parents of a run travel apart, as a ``Warm``."""
     cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = NOTEBOOK_TIMEOUT
     memory: int = 6 << 30
     hidden: tuple = ()
-    zygote: dict | None = None  # address of a kernel.Zygote: kernels start warm
-    grader: dict | None = None  # address of the grading processes' Zygote
+
+
+@dataclass(frozen=True)
+class Warm:
+    """The addresses of a run's warm parents (``kernel.Zygote.wait()``): ``kernel``, which
+    student kernels are forked from, and ``grader``, which grading processes are; a
+    submission graded without them starts both cold."""
+    kernel: dict | None = None
+    grader: dict | None = None
+
+
+def hidden_paths(limits, *folders):
+    """Every path a student's kernel must not read, for every route (this machine, a
+    cluster worker, a cold start): the course, class and gradebook of ``limits.hidden``,
+    the grader's own package (the reference and the checks), and ``folders`` (the
+    submission's own input and output folder, a worker's inbox)."""
+    return [str(h) for h in limits.hidden] + [str(Path(__file__).resolve().parents[1])] + \
+        [str(f) for f in folders]
 
 
 @dataclass
@@ -151,9 +168,9 @@ def prepare(source, submitted):
             seen.add(gid)
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source.metadata))
     for c in nb.cells:
-        if c.cell_type == "code":
+        if c.cell_type == "code":  # code cells have no attachments in nbformat 4
             c.outputs, c.execution_count = [], None
-        c.pop("attachments", None) if c.cell_type == "code" else None
+            c.pop("attachments", None)
     return nb
 
 
@@ -245,10 +262,10 @@ class Execution:
     grader_mib: float = 0.0
 
 
-def _run_child(job, limits):
-    """Run the grading process on ``job`` (forked warm when the run has a grader zygote);
+def _run_child(job, limits, warm):
+    """Run the grading process on ``job`` (forked from ``warm.grader`` when there is one);
     returns (why it failed or '', whether it ran past the notebook's time limit)."""
-    forked = fork(limits.grader, job=str(job)) if limits.grader else None
+    forked = fork(warm.grader, job=str(job)) if warm.grader else None
     if forked is None:
         cmd = [sys.executable, "-m", "autograder.grading.child", str(job)]
         forked = subprocess.Popen(cmd, cwd=job.parent, stdin=subprocess.DEVNULL,
@@ -299,14 +316,9 @@ def wait_for_removals():
         _REMOVALS.pop().result()
 
 
-def _always_hidden():
-    """The grader's own code (the reference and the checks) and its package."""
-    return [str(Path(__file__).resolve().parents[1])]
-
-
-def execute(nb, limits, name="submission.ipynb"):
+def execute(nb, limits, warm=Warm(), name="submission.ipynb", hidden=()):
     """Run ``nb`` through the grader's process (``child``), the student's code in a sandboxed
-    kernel; returns an Execution."""
+    kernel (``hidden``: more folders it must not read); returns an Execution."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         work, chan, io_dir = Path(tmp) / "work", Path(tmp) / "chan", Path(tmp) / "io"
         for d in (work, chan, io_dir):
@@ -315,10 +327,10 @@ def execute(nb, limits, name="submission.ipynb"):
         nbformat.write(nb, str(src))
         job = {"notebook": str(src), "out_dir": str(io_dir), "work": str(work), "chan": str(chan),
                "cell_timeout": limits.cell_timeout,
-               "hidden": [str(h) for h in limits.hidden] + _always_hidden() + [str(io_dir)],
-               "sandbox": {"memory": int(limits.memory)}, "zygote": limits.zygote}
+               "hidden": hidden_paths(limits, io_dir, *hidden),
+               "sandbox": {"memory": int(limits.memory)}, "zygote": warm.kernel}
         (io_dir / "job.json").write_text(json.dumps(job))
-        problem, timed_out = _run_child(io_dir / "job.json", limits)
+        problem, timed_out = _run_child(io_dir / "job.json", limits, warm)
         try:
             executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
         except Exception:  # none yet: the process did not get that far
@@ -345,8 +357,10 @@ def _read_dict(path):
     return data if isinstance(data, dict) else {}
 
 
-def grade(source, submission, limits=None):
-    """Grade one ``Submission`` against the source notebook; always returns a Result."""
+def grade(source, submission, limits=None, warm=Warm(), hidden=()):
+    """Grade one ``Submission`` against the source notebook, from the warm parents ``warm``
+    (``hidden``: folders beyond ``hidden_paths``' its kernel must not read); always returns
+    a Result."""
     limits = limits or Limits()
     start = time.monotonic()
     if submission.notebook is None:
@@ -357,7 +371,7 @@ def grade(source, submission, limits=None):
         except ValueError as e:
             result = zero(source, submission.student, Status.UNREADABLE, str(e))
         else:
-            run = execute(prepare(source, submitted), limits)
+            run = execute(prepare(source, submitted), limits, warm, hidden=hidden)
             if run.executed is None:
                 result = zero(source, submission.student, Status.CRASHED,
                               run.problem or "no output")

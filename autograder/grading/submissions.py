@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import clean
+from .outcomes import UsageError
 
 
 @dataclass
@@ -44,15 +45,15 @@ def find(submissions, assignment):
     """
     root = Path(submissions)
     if not root.is_dir():
-        raise ValueError(f"submissions: {root} is not a folder")
+        raise UsageError(f"submissions: {root} is not a folder")
     out, seen = [], {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         student = clean.ident(folder.name)  # no escape codes in a table, a path or a page
         if not student:
-            raise ValueError(f"submissions: the folder {folder.name!r} has no usable student "
+            raise UsageError(f"submissions: the folder {folder.name!r} has no usable student "
                              "id (only control or invisible characters); rename it")
         if student in seen:
-            raise ValueError(f"submissions: the folders {seen[student]!r} and {folder.name!r} "
+            raise UsageError(f"submissions: the folders {seen[student]!r} and {folder.name!r} "
                              f"both read as the student id {student!r}; rename one")
         seen[student] = folder.name
         if folder.is_symlink():
