@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.experiments_tbptt import delayed_recall, evaluate_stateful, masked_mse, train_stateful
+from autograder.lab.data import delayed_recall
+from autograder.lab.models import SequenceModel
+from autograder.lab.truncated_bptt import evaluate_stateful, masked_mse, train_stateful
 from autograder.reference import rnn_forward, truncated_rnn_backward
 from autograder.reference.torch_models import rnn_module_from_weights
-from autograder.seqmodels import SequenceModel
 from helpers import names_arg
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .reference._validate import positive_int, real
+from ..reference._validate import positive_int, real
 
 __all__ = [
     "subsample_keep_prob", "epoch_pairs", "train_skipgram",

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .reference.init import orthogonal
+from ..reference.init import orthogonal
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -133,3 +133,8 @@ def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None
             torch.nn.utils.clip_grad_value_(params, clip_value)
         opt.step()
     return hist
+
+
+def last_step_mse(model, x, y):
+    """Mean squared error of the read-out at the last step: model(x)[0][:, -1] (B, 1) vs y (B, 1)."""
+    return nn.functional.mse_loss(model(x)[0][:, -1], y)
