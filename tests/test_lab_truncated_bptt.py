@@ -48,9 +48,15 @@ def test_delayed_recall_bad_ints(bad):
         delayed_recall(2, 10, bad, rng)
 
 
-def test_delayed_recall_bad_rng():
+@pytest.mark.parametrize("bad", [None, True, 1.5, "0", np.random.RandomState(0)])
+def test_delayed_recall_bad_rng(bad):
     with pytest.raises(ValueError, match=names_arg("rng")):
-        delayed_recall(2, 10, 2, 0)
+        delayed_recall(2, 10, 2, bad)
+
+
+def test_delayed_recall_takes_an_int_seed_as_its_generator():
+    for a, b in zip(delayed_recall(2, 10, 2, 7), delayed_recall(2, 10, 2, np.random.default_rng(7))):
+        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------- masked_mse

@@ -346,10 +346,7 @@ def sample(model, vocab, prime, n, temperature=1.0, rng=0):
         raise ValueError(f"prime: expected a non-empty str to start from, got {_describe_text(prime)}")
     n = v.positive_int("n", n)
     temperature = v.real("temperature", temperature, low=0.0)
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        rng = np.random.default_rng(rng)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy Generator or an int seed, got {v.describe(rng)}")
+    rng = v.generator("rng", rng)
     was_training = model.training
     model.eval()
     device = _device(model)

@@ -86,7 +86,7 @@ def delayed_recall(batch_size, length, lag, rng):
     - batch_size: number of independent streams B
     - length: number of steps T of each stream
     - lag: the delay L >= 1 (the length of the task's only dependency)
-    - rng: a numpy Generator
+    - rng: a numpy Generator or an int seed
     Returns (x (B, T, 1), y (B, T, 1), mask (B, T)), float64 / float64 / bool: y[:, t] = x[:, t - lag]
     where mask[:, t] is True (t >= lag); the first ``lag`` targets have no input to recall, are 0
     and masked out. Predicting 0 everywhere scores a mean squared error of exactly 1.
@@ -94,8 +94,7 @@ def delayed_recall(batch_size, length, lag, rng):
     B = v.positive_int("batch_size", batch_size)
     T = v.positive_int("length", length)
     L = v.positive_int("lag", lag)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy Generator, got {v.describe(rng)}")
+    rng = v.generator("rng", rng)
     x = rng.choice(np.array([-1.0, 1.0]), size=(B, T, 1))
     y = np.zeros_like(x)
     y[:, L:] = x[:, :-L] if L < T else y[:, L:]

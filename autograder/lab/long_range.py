@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..reference import _validate as v
 from .data import adding_tensors
 from .models import SequenceModel, fit, init_recurrent_, last_step_mse
 
@@ -41,8 +42,7 @@ def make_adding_model(name, hidden_size, seed=0, forget_bias=None):
       that their sum equals it (PyTorch splits the bias into b_ih + b_hh)
     Returns the model (on the CPU; move it with ``.to(device)``).
     """
-    if name not in MODELS:
-        raise ValueError(f"name: expected one of {sorted(MODELS)}, got {name!r}")
+    v.one_of("name", name, sorted(MODELS))
     cell, scheme = MODELS[name]
     torch.manual_seed(seed)
     model = SequenceModel(cell, 2, hidden_size, 1)

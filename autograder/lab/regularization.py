@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..reference import _validate as v
+
 
 def gru_cell_from_layer(layer):
     """An nn.GRUCell holding the weights of a one-layer nn.GRU (same r, z, n layout)."""
@@ -40,9 +42,8 @@ def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
     Returns h (N, T, H): the masked states, i.e. what the next step and a read-out see.
     Differentiable with respect to the cell's parameters and x.
     """
-    if mode not in ("none", "per_step", "fixed"):
-        raise ValueError(f"mode: expected 'none', 'per_step' or 'fixed', got {mode!r}")
-    if not 0.0 <= p < 1.0:
+    v.one_of("mode", mode, ("none", "per_step", "fixed"))
+    if not 0.0 <= v.real("p", p, low=0.0) < 1.0:
         raise ValueError(f"p: expected 0 <= p < 1, got {p!r}")
     N, T, _ = x.shape
     H = cell.hidden_size

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..reference import _validate as v
-from .models import History, detach_state, global_grad_norm
+from .models import OPTIMIZERS, History, detach_state, global_grad_norm
 
 
 def masked_mse(out, y, mask):
@@ -54,7 +54,7 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
     if mask is None:
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    opt = OPTIMIZERS[v.one_of("optimizer", optimizer, OPTIMIZERS)](params, lr=lr)
     hist = History()
     model.train()
     T = x.shape[1]
