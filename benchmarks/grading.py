@@ -38,11 +38,12 @@ def build_class(folder, n):
     """{student: kind} for n lstm submissions written under folder/<student>/lstm.ipynb."""
     import nbformat
 
-    from autograder import notebooks
+    from autograder.grading import notebooks
     from tests.mistakes.lstm import MISTAKES
+    from tests.solved import filled
 
     def solved():
-        nb = notebooks.filled("lstm")
+        nb = filled("lstm")
         for cell in nb.cells:
             if notebooks.nbgrader_meta(cell).get("grade_id", "").startswith("experiment_"):
                 cell.source = ""

@@ -3,7 +3,7 @@
 Both models train on the corpus of chapter 9 (book/09_word2vec.md): all of Shakespeare
 (``corpora.shakespeare_text(plays=None)``), tokenized with ``corpora.tokenize_words``, a
 vocabulary of the words seen at least MIN_COUNT = 5 times (``corpora.build_vocab``). Ours is
-``autograder.word2vec_torch.train_skipgram`` on the in-vocabulary token ids; gensim is
+``autograder.lab.word2vec.train_skipgram`` on the in-vocabulary token ids; gensim is
 ``Word2Vec(sg=1, hs=0)`` on the same tokens cut into 10,000-token sentences (gensim's maximum
 sentence length), exactly as in the book. Both get the same vocabulary (asserted, counts
 too) and the same hyperparameters: 100 dimensions, window 5 (shrunk at random, in both), 5
@@ -26,7 +26,7 @@ gensim's words per second at every thread count.
 
 Quality: Spearman correlation of the final input vectors' cosine similarities with
 WordSim-353 (the target: ours at least 0.9 of gensim's) and, for information, SimLex-999
-(``evaluate_word_similarity``; both sets from gensim's wheel via ``autograder.corpora``),
+(``evaluate_word_similarity``; both sets from gensim's wheel via ``autograder.lab.data``),
 with coverage (the pairs whose two words Shakespeare has). A single run is noisy, so every
 run gets its own seed (--seed, --seed + 1, ...: thread count and repetition both change it)
 and quality is the mean over all the runs of a model, len(--threads) x --seeds of them. The
@@ -64,8 +64,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from autograder import corpora  # noqa: E402
-from autograder.word2vec_torch import evaluate_word_similarity, train_skipgram  # noqa: E402
+from autograder.lab import data  # noqa: E402
+from autograder.lab.word2vec import evaluate_word_similarity, train_skipgram  # noqa: E402
+from coursekit import corpora  # noqa: E402
 
 TARGET_QUALITY = 0.9  # WordSim-353 Spearman, ours / gensim (mean over runs)
 TARGET_SPEED = 0.25  # words per second, ours / gensim, at every thread count on the CPU
@@ -252,7 +253,7 @@ def main(argv=None):
              "for its cores (multithreaded runs suffer most)"))
 
     c = load_corpus()
-    evalsets = (corpora.wordsim353(), corpora.simlex999())
+    evalsets = (data.wordsim353(), data.simlex999())
     print(f"corpus: Shakespeare, all {len(corpora.shakespeare_plays())} plays: {len(c.tokens):,} tokens, "
           f"vocabulary {c.V:,} words (min_count {MIN_COUNT}), {len(c.ids):,} tokens in the vocabulary, "
           f"{len(c.sentences)} gensim sentences of <= {SENTENCE:,} tokens")

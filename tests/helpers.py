@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import numerical_gradient, rel_error
+from coursekit.gradcheck import numerical_gradient, rel_error
 
 
 # ----------------------------------------------------------------------------- small conversions

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import checks, notebooks
+from autograder import checks
 from autograder.checks import CheckFailed, Student
+from autograder.grading import notebooks
+from solved import solution_namespace
 
 MISTAKE_DIR = Path(__file__).parent / "mistakes"
 REGISTRY = checks.load()
@@ -33,7 +35,7 @@ def mistakes(assignment):
 def verdicts(assignment, replace=None):
     """grade_id -> None (passed) or the failure message, for every check of the assignment."""
     a = REGISTRY[assignment]
-    ns = notebooks.solution_namespace(assignment, a.functions, replace)
+    ns = solution_namespace(assignment, a.functions, replace)
     out = {}
     for grade_id, c in a.checks.items():
         try:

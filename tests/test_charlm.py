@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.gradcheck import rel_error
 from autograder.reference import perplexity, sample_next, temporal_softmax_loss
+from coursekit.gradcheck import rel_error
 from helpers import assert_numeric_match, assert_unchanged, names_arg, readonly, scalar_num_grad
 
 CHI2_DF4_P001 = 18.467  # chi-square critical value, 4 degrees of freedom, p = 0.001

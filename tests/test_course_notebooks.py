@@ -21,10 +21,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import checks, notebooks
+from autograder import checks
 from autograder.cli import main
-from autograder.grading import course as course_mod
+from autograder.grading import notebooks
 from coursekit.notebook import execute, report
+from solved import filled
 
 ROOT = notebooks.ROOT
 ASSIGNMENTS = notebooks.assignments()
@@ -96,7 +97,7 @@ def test_visible_tests_pass_with_the_bundle_alone(bundle_only_env, tmp_path, mon
     for key, value in bundle_only_env.items():
         monkeypatch.setenv(key, value)
     for assignment in ASSIGNMENTS:
-        nb = notebooks.filled(assignment)
+        nb = filled(assignment)
         nb.cells = [c for c in nb.cells
                     if not str(notebooks.nbgrader_meta(c).get("grade_id", "")).startswith("experiment")]
         site = bundle_only_env["PYTHONPATH"].split(os.pathsep)[1]
@@ -128,7 +129,7 @@ def class_results(tmp_path_factory):
     out = {}
     for assignment in ASSIGNMENTS:
         subs = root / f"submissions-{assignment}"
-        for student, nb in [("solution", notebooks.filled(assignment)),
+        for student, nb in [("solution", filled(assignment)),
                             ("released", notebooks.read(notebooks.notebook_path(assignment, notebooks.EXERCISES)))]:
             (subs / student).mkdir(parents=True)
             nbformat.write(nb, str(subs / student / "submission.ipynb"))
@@ -141,7 +142,7 @@ def class_results(tmp_path_factory):
                 seen.add(function)
                 student = f"mistake-{function}"
                 (subs / student).mkdir()
-                nbformat.write(notebooks.filled(assignment, {function: (old, new)}),
+                nbformat.write(filled(assignment, {function: (old, new)}),
                                str(subs / student / f"{assignment}.ipynb"))
                 expected[student] = f"test_{function}"
         js = root / f"{assignment}.json"

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import notebooks
+from solved import filled
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", ROOT / "book" / "instructors.md")
@@ -122,7 +122,7 @@ def fresh(tmp_path_factory):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, root / rel)
     _relocated_venv(Path(sys.prefix), root / ".venv")
-    for student, nb in (("honest", notebooks.filled("lstm")),
+    for student, nb in (("honest", filled("lstm")),
                         ("blank", nbformat.read(str(ROOT / "exercises/lstm/lstm.ipynb"), 4))):
         (root / "submissions" / student).mkdir(parents=True)
         nbformat.write(nb, str(root / "submissions" / student / "lstm.ipynb"))

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from conftest import DEVICES
+from coursekit.gradcheck import rel_error
 from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
                      assert_no_side_effects, assert_rejects, bad_cases, names_arg, recurrent_blame,
                      sigmoid, to_np)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import clip_grad_norm, clip_grad_value, orthogonal
+from coursekit.gradcheck import rel_error
 from helpers import assert_unchanged, names_arg
 
 ORTHO_SHAPES = [(5, 5), (3, 7), (7, 3), (4, 2, 3), (3, 2, 2, 2), (1, 4), (4, 1), (1, 1)]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import (lstm_backward, lstm_forward, lstm_param_count,
                                   lstm_step_backward, lstm_step_forward)
 from conftest import DEVICES
+from coursekit.gradcheck import rel_error
 from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
                      assert_no_side_effects, assert_rejects, autograd_grads, bad_cases,
                      lstm_step_args, names_arg, recurrent_blame, to_np)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import LSTMCellFunction, lstm_step_backward, lstm_step_forward
 from conftest import DEVICES
+from coursekit.gradcheck import rel_error
 from helpers import lstm_step_args, names_arg, to_np
 
 # (N, D, H)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import (bptt_grad_norms, orthogonal, rnn_backward, rnn_forward,
                                   rnn_step_backward, rnn_step_forward)
 from conftest import DEVICES
+from coursekit.gradcheck import rel_error
 from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
                      assert_no_side_effects, assert_rejects, bad_cases, recurrent_blame, rnn_params,
                      to_np)

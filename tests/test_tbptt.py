@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gradcheck import rel_error
 from autograder.reference import rnn_backward, rnn_forward, tbptt_batches, truncated_rnn_backward
+from coursekit.gradcheck import rel_error
 from helpers import assert_no_side_effects, names_arg, rnn_params
 
 SHAPES = [(1, 1, 1, 1), (2, 3, 4, 5), (3, 7, 2, 1), (1, 5, 3, 6), (2, 9, 3, 4)]  # (N, T, D, H)

@@ -10,8 +10,6 @@
 import io
 import json
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest

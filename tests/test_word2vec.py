@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.gradcheck import rel_error
 from autograder.reference import (analogy, cbow_windows, cosine_similarity, most_similar,
                                   naive_softmax_loss_and_gradient,
                                   neg_sampling_loss_and_gradient, noise_distribution,
                                   skipgram_pairs)
+from coursekit.gradcheck import rel_error
 from helpers import (assert_numeric_match, assert_unchanged, names_arg, readonly, scalar_num_grad,
                      sigmoid)
 

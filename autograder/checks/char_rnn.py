@@ -19,7 +19,7 @@ import numpy as np
 
 from autograder import reference as ref
 from coursekit.expect import (CheckFailed, diagnose, expect_close, expect_equal, expect_float,
-                              expect_tuple, expect_unchanged)
+                              expect_unchanged)
 
 from .core import StudentRaised, case_label, check, rng_for, sizes
 

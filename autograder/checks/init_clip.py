@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import CheckFailed, expect_array, expect_close, expect_float, expect_unchanged
+from coursekit.expect import CheckFailed, expect_array, expect_close, expect_float
 from coursekit.gradcheck import rel_error
 
 from .core import check, rng_for, sizes

@@ -246,6 +246,17 @@ def _expect(name, got, want, hint=None, mistakes=(), index=0):
                  hint=_matching(got, want, mistakes, index) or hint)
 
 
+def _expect_grads(fn, names, got, want, hints, H, label, mistakes):
+    """Compare each gradient of a backward, the 4H-axis ones (dWx, dWh, db) first: a wrong
+    gate block there names the gate, which tells more than a wrong dx."""
+    blocks = ("db", "dWx", "dWh")
+    order = [names.index(b) for b in blocks] + [k for k, n in enumerate(names) if n not in blocks]
+    for k in order:
+        name, g, w = names[k], got[k], want[k]
+        hint = _block_hint(g, w, H, hints[name]) if name in blocks else hints[name]
+        _expect(f"{fn}: {name} ({label})", g, w, hint=hint, mistakes=mistakes, index=k)
+
+
 def _expect_gates(fn, got, want_gates, pre_activation, label):
     """The cache's gates must be the activated gates: name the two usual confusions."""
     if type(got) is np.ndarray and got.shape == want_gates.shape and got.dtype == np.float64 \
@@ -305,13 +316,7 @@ def _(student):
                  "dc_prev": "dc_prev = dc * f, where dc = dc_next + dh_next * o * (1 - tanh_c**2)",
                  "dWx": "dWx = x.T @ da", "dWh": "dWh = h_prev.T @ da",
                  "db": "db = da.sum(axis=0): the bias is shared by the batch"}
-        for k in (5, 3, 4, 0, 1, 2):  # the 4H-axis gradients first: their blocks tell more
-            name, g, w = STEP_GRADS[k], got[k], want[k]
-            hint = hints[name]
-            if name in ("dWx", "dWh", "db"):
-                hint = _block_hint(g, w, H, hint)
-            _expect(f"lstm_step_backward: {name} ({label})", g, w, hint=hint, mistakes=mistakes,
-                    index=k)
+        _expect_grads("lstm_step_backward", STEP_GRADS, got, want, hints, H, label, mistakes)
 
 
 @check(A, "lstm_forward", points=2, calls={"lstm_step_forward": per_step})
@@ -363,13 +368,7 @@ def _(student):
                  "dWx": "dWx sums x_t.T @ da_t over every time step",
                  "dWh": "dWh sums h_{t-1}.T @ da_t over every time step (h_{-1} is h0)",
                  "db": "db sums da_t over the batch and over every time step"}
-        for j in (4, 2, 3, 0, 1):  # the 4H-axis gradients first: their blocks tell more
-            name, g, w = SEQ_GRADS[j], got[j], want[j]
-            hint = hints[name]
-            if name in ("dWx", "dWh", "db"):
-                hint = _block_hint(g, w, H, hint)
-            _expect(f"lstm_backward: {name} ({label})", g, w, hint=hint, mistakes=mistakes,
-                    index=j)
+        _expect_grads("lstm_backward", SEQ_GRADS, got, want, hints, H, label, mistakes)
 
 
 @check(A, "lstm_param_count", points=1)

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import notebooks
+from autograder.grading import notebooks
 
 from .outcomes import UsageError
 

@@ -50,6 +50,8 @@ def describe(value):
     """A short description of what was passed, for error messages."""
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
+    if type(value).__name__ == "Tensor" and hasattr(value, "shape"):  # torch, not imported here
+        return f"{value.dtype} tensor of shape {tuple(value.shape)}"
     return f"{type(value).__name__}"
 
 
@@ -77,12 +79,45 @@ def array(name, value, spec, dims, dtype=np.float64):
             f"{name}: expected dtype {np.dtype(dtype).name}, got {describe(value)} "
             f"(convert with .astype(np.{np.dtype(dtype).name}))"
         )
-    if value.ndim != len(spec):
+    _match_shape(name, tuple(value.shape), spec, dims)
+    return value
+
+
+def tensor(name, value, spec, dims, like=None):
+    """Check that ``value`` is a floating-point torch.Tensor whose shape matches ``spec``.
+
+    As ``array`` for NumPy (``spec`` and ``dims`` alike), any floating dtype; with ``like``
+    (a tensor already checked), also its dtype and device. Returns the tensor, untouched.
+    """
+    import torch  # here, not at the top: the NumPy references must not need torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor of shape {_spec_str(spec, dims)}, "
+                         f"got {describe(value)}")
+    if not value.is_floating_point():
+        raise ValueError(f"{name}: expected a floating-point tensor, got {value.dtype}")
+    if like is not None and (value.dtype != like.dtype or value.device != like.device):
+        raise ValueError(f"{name}: expected {like.dtype} on {like.device} like the first "
+                         f"argument, got {value.dtype} on {value.device}")
+    _match_shape(name, tuple(value.shape), spec, dims)
+    return value
+
+
+def one_of(name, value, options):
+    """Return ``value`` if it is one of ``options`` (compared with ==), else raise ValueError."""
+    if not any(value == o and type(value) is type(o) for o in options):
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
+
+
+def _match_shape(name, shape, spec, dims):
+    """Bind or check each symbolic dimension of ``spec`` against ``shape``; dims is updated."""
+    if len(shape) != len(spec):
         raise ValueError(
             f"{name}: expected {len(spec)}-D shape {_spec_str(spec, dims)}, "
-            f"got {value.ndim}-D shape {value.shape}"
+            f"got {len(shape)}-D shape {shape}"
         )
-    for axis, (token, size) in enumerate(zip(spec, value.shape)):
+    for axis, (token, size) in enumerate(zip(spec, shape)):
         mult, dim = _parse(token)
         if mult is None:
             ok = size == dim
@@ -96,12 +131,11 @@ def array(name, value, spec, dims, dtype=np.float64):
             origin = dims.get("_from", {}).get(dim)
             why = f"; {dim} = {dims[dim]} comes from {origin}" if origin else ""
             raise ValueError(
-                f"{name}: expected shape {_spec_str(spec, dims)}, got {value.shape} "
+                f"{name}: expected shape {_spec_str(spec, dims)}, got {shape} "
                 f"(axis {axis} is {token}{why})"
             )
         if mult is not None and dim not in dims.get("_from", {}):
             dims.setdefault("_from", {})[dim] = name
-    return value
 
 
 def _dtype_name(dtype):
@@ -119,6 +153,19 @@ def real(name, value, low=None, strict_low=False):
         sign = ">" if strict_low else ">="
         raise ValueError(f"{name}: expected a number {sign} {low}, got {value!r}")
     return value
+
+
+def generator(name, value, allow_none=False):
+    """Return a numpy Generator from ``value``: an int seed, a Generator (returned as is), or,
+    with ``allow_none``, None for a fresh unseeded one; raise ValueError otherwise."""
+    if value is None and allow_none:
+        return np.random.default_rng()
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return np.random.default_rng(int(value))
+    if isinstance(value, np.random.Generator):
+        return value
+    expected = "None, an int seed or a numpy Generator" if allow_none else "an int seed or a numpy Generator"
+    raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
 
 
 def index(name, value, size):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -63,10 +62,7 @@ def sample_next(logits, temperature, rng):
     """
     v.array("logits", logits, ("V",), {})
     temperature = v.real("temperature", temperature, low=0.0)
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        rng = np.random.default_rng(rng)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy Generator or an int seed, got {v.describe(rng)}")
+    rng = v.generator("rng", rng)
     if temperature == 0.0:
         return int(np.argmax(logits))
     z = logits / temperature

@@ -1,19 +1,10 @@
 """Weight initialization: orthogonal matrices (NumPy)."""
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from . import _validate as v
-
-
-def _generator(rng):
-    if rng is None or isinstance(rng, numbers.Integral):
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise ValueError(f"rng: expected None, an int seed or a numpy Generator, got {v.describe(rng)}")
 
 
 def orthogonal(shape, gain=1.0, rng=None):
@@ -35,7 +26,7 @@ def orthogonal(shape, gain=1.0, rng=None):
         raise ValueError(f"shape: expected a tuple of at least 2 ints, got {shape!r}")
     shape = tuple(v.positive_int(f"shape[{i}]", s) for i, s in enumerate(shape))
     gain = v.real("gain", gain)
-    rng = _generator(rng)
+    rng = v.generator("rng", rng, allow_none=True)
     rows = shape[0]
     cols = int(np.prod(shape[1:]))
     a = rng.standard_normal((rows, cols))

@@ -10,27 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _check_tensor(name, t, ndim):
-    if not isinstance(t, torch.Tensor):
-        raise ValueError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if t.dim() != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D tensor, got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        raise ValueError(f"{name}: expected a floating-point tensor, got {t.dtype}")
+from . import _validate as v
 
 
 def _check_lstm_step(x, h, c, Wx, Wh, b):
-    for name, t, nd in (("x", x, 2), ("h", h, 2), ("c", c, 2), ("Wx", Wx, 2), ("Wh", Wh, 2), ("b", b, 1)):
-        _check_tensor(name, t, nd)
-    N, D = x.shape
-    H = h.shape[1]
-    expected = {"h": (N, H), "c": (N, H), "Wx": (D, 4 * H), "Wh": (H, 4 * H), "b": (4 * H,)}
-    for name, t in (("h", h), ("c", c), ("Wx", Wx), ("Wh", Wh), ("b", b)):
-        if tuple(t.shape) != expected[name]:
-            raise ValueError(f"{name}: expected shape {expected[name]}, got {tuple(t.shape)}")
-        if t.dtype != x.dtype or t.device != x.device:
-            raise ValueError(f"{name}: expected {x.dtype} on {x.device} like x, got {t.dtype} on {t.device}")
+    dims = {}
+    v.tensor("x", x, ("N", "D"), dims)
+    for name, t, spec in (("h", h, ("N", "H")), ("c", c, ("N", "H")), ("Wx", Wx, ("D", "4H")),
+                          ("Wh", Wh, ("H", "4H")), ("b", b, ("4H",))):
+        v.tensor(name, t, spec, dims, like=x)
 
 
 class LSTMCellFunction(torch.autograd.Function):
@@ -82,7 +70,7 @@ class LSTMCellFunction(torch.autograd.Function):
 
 def rnn_forward_torch(x, h0, Wx, Wh, b):
     """Tensor version of rnn_forward: x (N, T, D), h0 (N, H) -> h (N, T, H). Differentiable."""
-    _check_tensor("x", x, 3)
+    v.tensor("x", x, ("N", "T", "D"), {})
     xa = x @ Wx + b  # (N, T, H)
     hs, h = [], h0
     for t in range(x.shape[1]):
@@ -96,7 +84,7 @@ def lstm_forward_torch(x, h0, Wx, Wh, b, c0=None):
 
     x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,), c0 (N, H) or None -> h (N, T, H).
     """
-    _check_tensor("x", x, 3)
+    v.tensor("x", x, ("N", "T", "D"), {})
     h, c = h0, torch.zeros_like(h0) if c0 is None else c0
     hs = []
     for t in range(x.shape[1]):
@@ -110,7 +98,7 @@ def gru_forward_torch(x, h0, Wx, Wh, bx, bh):
 
     x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), bx (3H,), bh (3H,) -> h (N, T, H).
     """
-    _check_tensor("x", x, 3)
+    v.tensor("x", x, ("N", "T", "D"), {})
     H = h0.shape[1]
     xa = x @ Wx + bx  # (N, T, 3H)
     hs, h = [], h0

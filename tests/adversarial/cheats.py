@@ -14,13 +14,12 @@ writes the student's folder.
 from __future__ import annotations
 
 import copy
-import json
-import os
 from pathlib import Path
 
 import nbformat
 
-from autograder import notebooks
+from autograder.grading import notebooks
+from solved import filled
 
 TARGET = {"rnn_bptt": "rnn_step_forward", "lstm": "lstm_step_forward"}
 BACKWARD = {"rnn_bptt": "rnn_step_backward", "lstm": "LSTMCellFunction"}
@@ -42,7 +41,7 @@ FULL, TARGET_ZERO, ZERO = "full", "target zero", "zero"
 # ----------------------------------------------------------------------------- building
 def solved(assignment):
     """The released notebook with every answer filled in, experiments left empty."""
-    nb = notebooks.filled(assignment)
+    nb = filled(assignment)
     for cell in nb.cells:
         if notebooks.nbgrader_meta(cell).get("grade_id", "").startswith("experiment_"):
             cell.source = ""

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from autograder import checks, notebooks
+from autograder import checks
 from autograder.cli import main
+from autograder.grading import notebooks
 
 from . import cheats
 

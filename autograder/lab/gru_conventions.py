@@ -23,29 +23,20 @@ import math
 import torch
 from torch import nn
 
+from ..reference import _validate as v
+
 RESETS = ("after", "before")
 UPDATES = ("old", "new")
 
 
-def _check_conventions(reset, update):
-    if reset not in RESETS:
-        raise ValueError(f"reset: expected one of {RESETS}, got {reset!r}")
-    if update not in UPDATES:
-        raise ValueError(f"update: expected one of {UPDATES}, got {update!r}")
-
-
 def _check_shapes(x, h0, Wx, Wh, bx, bh):
-    if x.dim() != 3:
-        raise ValueError(f"x: expected a 3-D (N, T, D) tensor, got shape {tuple(x.shape)}")
-    N, _, D = x.shape
-    if h0.dim() != 2 or h0.shape[0] != N:
-        raise ValueError(f"h0: expected shape (N, H) with N = {N}, got {tuple(h0.shape)}")
-    H = h0.shape[1]
-    expected = {"Wx": (D, 3 * H), "Wh": (H, 3 * H), "bx": (3 * H,), "bh": (3 * H,)}
-    for name, t in (("Wx", Wx), ("Wh", Wh), ("bx", bx), ("bh", bh)):
-        if tuple(t.shape) != expected[name]:
-            raise ValueError(f"{name}: expected shape {expected[name]}, got {tuple(t.shape)}")
-    return H
+    """Check the tensors against x (N, T, D), h0 (N, H) and the weights; returns H."""
+    dims = {}
+    v.tensor("x", x, ("N", "T", "D"), dims)
+    for name, t, spec in (("h0", h0, ("N", "H")), ("Wx", Wx, ("D", "3H")), ("Wh", Wh, ("H", "3H")),
+                          ("bx", bx, ("3H",)), ("bh", bh, ("3H",))):
+        v.tensor(name, t, spec, dims, like=x)
+    return dims["H"]
 
 
 def gru_variant_forward(x, h0, Wx, Wh, bx, bh, reset="after", update="old"):
@@ -60,7 +51,8 @@ def gru_variant_forward(x, h0, Wx, Wh, bx, bh, reset="after", update="old"):
     - update: "old" (h' = (1 - z) n + z h, PyTorch) or "new" (h' = (1 - z) h + z n, Chung et al.)
     Returns h of shape (N, T, H), every hidden state h_1..h_T.
     """
-    _check_conventions(reset, update)
+    v.one_of("reset", reset, RESETS)
+    v.one_of("update", update, UPDATES)
     x, h0, Wx, Wh, bx, bh = (torch.as_tensor(a) for a in (x, h0, Wx, Wh, bx, bh))
     H = _check_shapes(x, h0, Wx, Wh, bx, bh)
     ax = x @ Wx + bx  # (N, T, 3H): the input part of every step at once
@@ -89,7 +81,8 @@ class GRUVariant(nn.Module):
 
     def __init__(self, input_size, hidden_size, reset="after", update="old", dtype=None, device=None):
         super().__init__()
-        _check_conventions(reset, update)
+        v.one_of("reset", reset, RESETS)
+        v.one_of("update", update, UPDATES)
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size, hidden_size: expected positive, got {input_size}, {hidden_size}")
         self.reset, self.update = reset, update

@@ -13,10 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .reference.init import orthogonal
+from ..reference import _validate as v
+from ..reference.init import orthogonal
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+SCHEMES = ("default", "normal", "orthogonal", "identity")
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 def init_recurrent_(layer, scheme, std=1.0, gain=1.0, seed=0):
@@ -28,9 +31,10 @@ def init_recurrent_(layer, scheme, std=1.0, gain=1.0, seed=0):
     - "orthogonal": one orthogonal (H, H) block per gate, times gain (autograder.reference.orthogonal)
     - "identity": identity per gate times gain, with zero biases (IRNN, Le et al. 2015)
     """
+    v.one_of("scheme", scheme, SCHEMES)
     cell = type(layer).__name__.lower()
     G = GATES[cell]
-    rng = np.random.default_rng(seed)
+    rng = v.generator("seed", seed)
     with torch.no_grad():
         for name, p in layer.named_parameters():
             if not name.startswith("weight_hh"):
@@ -44,10 +48,8 @@ def init_recurrent_(layer, scheme, std=1.0, gain=1.0, seed=0):
                 w = rng.normal(0.0, std, size=(G * H, H))
             elif scheme == "orthogonal":
                 w = np.concatenate([orthogonal((H, H), gain=gain, rng=rng) for _ in range(G)])
-            elif scheme == "identity":
+            else:  # identity
                 w = np.concatenate([gain * np.eye(H)] * G)
-            else:
-                raise ValueError(f"scheme: expected 'default', 'normal', 'orthogonal' or 'identity', got {scheme!r}")
             p.copy_(torch.as_tensor(w, dtype=p.dtype))
     return layer
 
@@ -63,8 +65,7 @@ class SequenceModel(nn.Module):
     def __init__(self, cell, input_size, hidden_size, output_size, vocab_size=None, num_layers=1,
                  dropout=0.0):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
+        v.one_of("cell", cell, sorted(CELLS))
         self.cell = cell
         self.embed = nn.Embedding(vocab_size, input_size) if vocab_size else None
         self.rnn = CELLS[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
@@ -114,8 +115,9 @@ def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None
     - optimizer: "adam" or "sgd"
     - stop_on_nan: stop at the first non-finite loss (the rest of the run would be nan too)
     """
+    v.one_of("optimizer", optimizer, OPTIMIZERS)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    opt = OPTIMIZERS[optimizer](params, lr=lr)
     hist = History()
     model.train()
     for step in range(steps):
@@ -133,3 +135,8 @@ def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None
             torch.nn.utils.clip_grad_value_(params, clip_value)
         opt.step()
     return hist
+
+
+def last_step_mse(model, x, y):
+    """Mean squared error of the read-out at the last step: model(x)[0][:, -1] (B, 1) vs y (B, 1)."""
+    return nn.functional.mse_loss(model(x)[0][:, -1], y)

@@ -1,11 +1,12 @@
-"""Direct tests of the shared experiment code the chapters call (tasks, corpora, seqmodels)."""
+"""The shared code the chapters call: coursekit's tasks and corpora, the lab's models and data."""
 import numpy as np
 import pytest
 import torch
 
-from autograder import corpora, tasks
-from autograder.seqmodels import (SequenceModel, detach_state, fit, global_grad_norm,
-                                  init_recurrent_)
+from autograder.lab import data
+from autograder.lab.models import (SequenceModel, detach_state, fit, global_grad_norm,
+                                   init_recurrent_)
+from coursekit import corpora, tasks
 
 
 # ------------------------------------------------------------------ tasks
@@ -70,14 +71,14 @@ def test_build_vocab_orders_by_frequency_and_filters():
 
 
 def test_evaluation_sets_load():
-    assert len(corpora.wordsim353()) == 353 and len(corpora.simlex999()) == 999
-    a, b, s = corpora.wordsim353()[0]
+    assert len(data.wordsim353()) == 353 and len(data.simlex999()) == 999
+    a, b, s = data.wordsim353()[0]
     assert a == a.lower() and 0 <= s <= 10
-    q = corpora.analogy_questions()
+    q = data.analogy_questions()
     assert sum(map(len, q.values())) == 19544 and all(len(t) == 4 for t in q["family"])
 
 
-# ------------------------------------------------------------------ seqmodels
+# ------------------------------------------------------------------ models
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_init_recurrent_schemes(cell):
     H = 6

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.experiments_tbptt import delayed_recall, evaluate_stateful, masked_mse, train_stateful
+from autograder.lab.data import delayed_recall
+from autograder.lab.models import SequenceModel
+from autograder.lab.truncated_bptt import evaluate_stateful, masked_mse, train_stateful
 from autograder.reference import rnn_forward, truncated_rnn_backward
 from autograder.reference.torch_models import rnn_module_from_weights
-from autograder.seqmodels import SequenceModel
 from helpers import names_arg
 
 
@@ -47,9 +48,15 @@ def test_delayed_recall_bad_ints(bad):
         delayed_recall(2, 10, bad, rng)
 
 
-def test_delayed_recall_bad_rng():
+@pytest.mark.parametrize("bad", [None, True, 1.5, "0", np.random.RandomState(0)])
+def test_delayed_recall_bad_rng(bad):
     with pytest.raises(ValueError, match=names_arg("rng")):
-        delayed_recall(2, 10, 2, 0)
+        delayed_recall(2, 10, 2, bad)
+
+
+def test_delayed_recall_takes_an_int_seed_as_its_generator():
+    for a, b in zip(delayed_recall(2, 10, 2, 7), delayed_recall(2, 10, 2, np.random.default_rng(7))):
+        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------- masked_mse

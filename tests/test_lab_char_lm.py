@@ -1,4 +1,4 @@
-"""Tests of autograder.charlm_torch: the character vocabulary, stateful TBPTT training,
+"""Tests of autograder.lab.char_lm: the character vocabulary, stateful TBPTT training,
 evaluation against the NumPy reference, sampling, and argument checks."""
 import math
 
@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from autograder.charlm_torch import (CharVocab, evaluate, hidden_trace, sample, surprisal,
-                                     train, unigram_bpc)
+from autograder.lab.char_lm import (CharVocab, evaluate, hidden_trace, sample, surprisal,
+                                    train, unigram_bpc)
+from autograder.lab.models import SequenceModel
 from autograder.reference import temporal_softmax_loss
-from autograder.seqmodels import SequenceModel
 from conftest import DEVICES
 from helpers import names_arg
 

@@ -1,7 +1,7 @@
 """A character-level language model in PyTorch: vocabulary, stateful training, evaluation, sampling.
 
 Chapter 10 of the book and the ungraded part of the ``char_rnn`` exercise use these pieces
-around ``autograder.seqmodels.SequenceModel`` (an embedding, a recurrent layer and a linear
+around ``autograder.lab.models.SequenceModel`` (an embedding, a recurrent layer and a linear
 read-out). The NumPy references do the parts where NumPy is the right tool: the text is cut
 into streams and chunks by ``reference.tbptt_batches``, held-out text is scored by
 ``reference.temporal_softmax_loss`` and ``reference.perplexity``, and every sampled character
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .reference import _validate as v
-from .reference.charlm import perplexity, sample_next, temporal_softmax_loss
-from .reference.tbptt import tbptt_batches
-from .seqmodels import detach_state
+from ..reference import _validate as v
+from ..reference.charlm import perplexity, sample_next, temporal_softmax_loss
+from ..reference.tbptt import tbptt_batches
+from .models import detach_state
 
 __all__ = ["CharVocab", "TrainHistory", "train", "evaluate", "unigram_bpc", "surprisal", "sample",
            "hidden_trace"]
@@ -346,10 +346,7 @@ def sample(model, vocab, prime, n, temperature=1.0, rng=0):
         raise ValueError(f"prime: expected a non-empty str to start from, got {_describe_text(prime)}")
     n = v.positive_int("n", n)
     temperature = v.real("temperature", temperature, low=0.0)
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        rng = np.random.default_rng(rng)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy Generator or an int seed, got {v.describe(rng)}")
+    rng = v.generator("rng", rng)
     was_training = model.training
     model.eval()
     device = _device(model)

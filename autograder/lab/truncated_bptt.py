@@ -1,44 +1,19 @@
-"""Experiments of chapter 5 (truncated BPTT): a delayed-recall task and a stateful chunked trainer.
+"""Experiments of chapter 5 (truncated BPTT): a stateful chunked trainer and its evaluation.
 
-The delayed-recall task asks for the input seen ``lag`` steps ago, so its only dependency has a
-known, fixed length. Training it with truncated BPTT over chunks of length k shows what the
-truncation window can and cannot learn: with k <= lag no chunk ever contains both an input and
-the output that depends on it, so no gradient connects them.
+The chapter trains on the delayed-recall task (``data.delayed_recall``), which asks for the
+input seen ``lag`` steps ago, so its only dependency has a known, fixed length. Training it with
+truncated BPTT over chunks of length k shows what the truncation window can and cannot learn:
+with k <= lag no chunk ever contains both an input and the output that depends on it, so no
+gradient connects them.
 
 Shapes are batch first: (B, T, D) for inputs, (B, T, O) for targets, (B, T) for masks.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .reference import _validate as v
-from .seqmodels import History, detach_state, global_grad_norm
-
-
-def delayed_recall(batch_size, length, lag, rng):
-    """Random +-1 streams whose target at step t is the input at step t - lag.
-
-    Inputs:
-    - batch_size: number of independent streams B
-    - length: number of steps T of each stream
-    - lag: the delay L >= 1 (the length of the task's only dependency)
-    - rng: a numpy Generator
-    Returns (x (B, T, 1), y (B, T, 1), mask (B, T)), float64 / float64 / bool: y[:, t] = x[:, t - lag]
-    where mask[:, t] is True (t >= lag); the first ``lag`` targets have no input to recall, are 0
-    and masked out. Predicting 0 everywhere scores a mean squared error of exactly 1.
-    """
-    B = v.positive_int("batch_size", batch_size)
-    T = v.positive_int("length", length)
-    L = v.positive_int("lag", lag)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy Generator, got {v.describe(rng)}")
-    x = rng.choice(np.array([-1.0, 1.0]), size=(B, T, 1))
-    y = np.zeros_like(x)
-    y[:, L:] = x[:, :-L] if L < T else y[:, L:]
-    mask = np.zeros((B, T), dtype=bool)
-    mask[:, L:] = True
-    return x, y, mask
+from ..reference import _validate as v
+from .models import OPTIMIZERS, History, detach_state, global_grad_norm
 
 
 def masked_mse(out, y, mask):
@@ -58,18 +33,18 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
 
     The streams are cut into consecutive chunks along the time axis. The hidden state left by
     chunk j is the initial state of chunk j + 1 (stateful training), detached with
-    ``seqmodels.detach_state`` so that the backward pass of chunk j + 1 stops at its first step.
+    ``models.detach_state`` so that the backward pass of chunk j + 1 stops at its first step.
     Each epoch starts again from a zero state at the beginning of the streams.
 
     Inputs:
-    - model: a ``seqmodels.SequenceModel`` (or any module with forward(x, state) -> (out, state))
+    - model: a ``models.SequenceModel`` (or any module with forward(x, state) -> (out, state))
     - x: (B, T, D) tensor, y: (B, T, O) tensor, on the model's device and dtype
     - k: chunk (truncation) length; a last chunk shorter than k is used as it is
     - mask: (B, T) bool tensor of the positions that count in the loss (all when None)
-    - lr, optimizer ("adam" or "sgd"), clip_norm: as in ``seqmodels.fit``
+    - lr, optimizer ("adam" or "sgd"), clip_norm: as in ``models.fit``
     - loss_fn: callable (out, y, mask) -> scalar tensor
     - epochs: passes over the streams
-    Returns a ``seqmodels.History`` with one loss and one (pre-clipping) gradient norm per chunk.
+    Returns a ``models.History`` with one loss and one (pre-clipping) gradient norm per chunk.
     """
     k = v.positive_int("k", k)
     epochs = v.positive_int("epochs", epochs)
@@ -79,7 +54,7 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
     if mask is None:
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    opt = OPTIMIZERS[v.one_of("optimizer", optimizer, OPTIMIZERS)](params, lr=lr)
     hist = History()
     model.train()
     T = x.shape[1]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .reference._validate import positive_int, real
+from ..reference._validate import generator, positive_int, real
 
 __all__ = [
     "subsample_keep_prob", "epoch_pairs", "train_skipgram",
@@ -107,11 +107,11 @@ def epoch_pairs(token_ids, window, keep_prob=None, shrink_window=True, rng=None)
     Pairs come grouped by offset (-window..-1, 1..window), not in corpus order.
 
     Inputs: token_ids (L,) int array; window: positive int; keep_prob: (V,) or None (keep all);
-    rng: numpy Generator (default: a fresh one seeded 0).
+    rng: numpy Generator or int seed (default: seed 0).
     Returns (centers, contexts), two int64 arrays of equal length.
     """
     window = positive_int("window", window)
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = generator("rng", 0 if rng is None else rng)
     ids = np.asarray(token_ids, dtype=np.int64)
     if keep_prob is not None:
         ids = ids[rng.random(ids.shape[0]) < keep_prob[ids]]

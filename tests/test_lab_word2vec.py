@@ -1,13 +1,13 @@
-"""autograder.word2vec_torch: the PyTorch skip-gram trainer and the evaluation helpers."""
+"""autograder.lab.word2vec: the PyTorch skip-gram trainer and the evaluation helpers."""
 import re
 
 import numpy as np
 import pytest
 import torch
 
+from autograder.lab.word2vec import (epoch_pairs, evaluate_analogies, evaluate_word_similarity,
+                                     subsample_keep_prob, train_skipgram)
 from autograder.reference import analogy, skipgram_pairs
-from autograder.word2vec_torch import (epoch_pairs, evaluate_analogies, evaluate_word_similarity,
-                                       subsample_keep_prob, train_skipgram)
 from conftest import DEVICES
 
 

@@ -16,7 +16,7 @@ import nbformat
 
 from coursekit.notebook import nbgrader_meta
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 _SOLUTION_BLOCK = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
@@ -68,23 +68,6 @@ def solution_code(cell, replace=None):
     return code
 
 
-def solution_namespace(assignment, functions, replace=None, root=SOLUTIONS):
-    """Execute the setup cell and the answer cells of ``functions``; return the namespace.
-
-    This is the student's namespace as the hidden checks see it, without a kernel and
-    without the experiments. ``replace`` maps a function name to (old, new): a text
-    replacement made in that answer cell first (a simulated mistake); the old text must be
-    there.
-    """
-    cells = cells_by_id(read(notebook_path(assignment, root)))
-    ns = {"__name__": "__main__"}
-    exec(compile(cells["setup"].source, f"<{assignment}:setup>", "exec"), ns)
-    for name in functions:
-        code = solution_code(cells[name], replace)
-        exec(compile(code, f"<{assignment}:{name}>", "exec"), ns)
-    return ns
-
-
 def normalize(path):
     """Rewrite a notebook in the form committed here: no outputs, no execution counts, no
     jupytext or editor metadata, the python3 kernel; returns the notebook."""
@@ -105,24 +88,10 @@ def normalize(path):
     return nb
 
 
-def filled(assignment, replace=None, root=SOLUTIONS, release=EXERCISES):
-    """The released notebook with every answer cell filled in from the solution: what a
-    student who solved everything submits. ``replace`` simulates mistakes as in
-    ``solution_namespace``. (Tests and benchmarks build classes of submissions from it.)"""
-    nb = read(notebook_path(assignment, release))
-    solved = cells_by_id(read(notebook_path(assignment, root)))
-    for cell in nb.cells:
-        m = nbgrader_meta(cell)
-        gid = m.get("grade_id")
-        if m.get("solution") and gid in solved:
-            cell.source = solution_code(solved[gid], replace)
-    return nb
-
-
-if __name__ == "__main__":  # python -m autograder.notebooks normalize NOTEBOOK...
+if __name__ == "__main__":  # python -m autograder.grading.notebooks normalize NOTEBOOK...
     import sys
 
     if len(sys.argv) < 3 or sys.argv[1] != "normalize":
-        sys.exit("usage: python -m autograder.notebooks normalize NOTEBOOK...")
+        sys.exit("usage: python -m autograder.grading.notebooks normalize NOTEBOOK...")
     for p in sys.argv[2:]:
         normalize(p)

@@ -1,4 +1,4 @@
-"""Experiments on long-range memory (chapter 8) and on regularizing recurrent state (chapter 11).
+"""Experiments of chapter 8 (long-range memory): four models on the adding problem.
 
 Chapter 8 trains four small models on the adding problem at several sequence lengths under one
 shared budget: ``make_adding_model`` builds them, ``train_adding`` trains one, ``run_jobs``
@@ -6,11 +6,6 @@ spreads independent runs over worker processes, ``input_grad_norms`` measures ho
 gradient reaches each input step, ``marked_value_sensitivity`` how strongly a trained model
 responds to each marked value, and ``StepLSTM`` runs any LSTM step function (for example the
 reader's own ``LSTMCellFunction``) in place of ``nn.LSTM``.
-
-Chapter 11 runs a GRU cell step by step so that a dropout mask can be put on the state it carries
-(``gru_states_with_state_dropout``, ``StateDropoutGRU``), measures how much of the first input a linear read-out can
-still recover (``linear_recoverability``), and compares the statistics of a vanilla RNN's
-pre-activations with and without layer normalization (``rnn_preactivation_stats``).
 
 Everything is seeded and batch first; tensors are float32 on the device the caller chooses.
 """
@@ -24,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .seqmodels import SequenceModel, fit, init_recurrent_
-from .tasks import adding_problem
+from ..reference import _validate as v
+from .data import adding_tensors
+from .models import SequenceModel, fit, init_recurrent_, last_step_mse
 
 #: The four models of chapter 8: name -> (cell, recurrent initialization scheme).
 MODELS = {
@@ -36,7 +32,6 @@ MODELS = {
 }
 
 
-# ----------------------------------------------------------------------------- chapter 8
 def make_adding_model(name, hidden_size, seed=0, forget_bias=None):
     """A SequenceModel for the adding problem (input size 2, output size 1).
 
@@ -47,8 +42,7 @@ def make_adding_model(name, hidden_size, seed=0, forget_bias=None):
       that their sum equals it (PyTorch splits the bias into b_ih + b_hh)
     Returns the model (on the CPU; move it with ``.to(device)``).
     """
-    if name not in MODELS:
-        raise ValueError(f"name: expected one of {sorted(MODELS)}, got {name!r}")
+    v.one_of("name", name, sorted(MODELS))
     cell, scheme = MODELS[name]
     torch.manual_seed(seed)
     model = SequenceModel(cell, 2, hidden_size, 1)
@@ -61,18 +55,6 @@ def make_adding_model(name, hidden_size, seed=0, forget_bias=None):
             model.rnn.bias_ih_l0[H:2 * H].fill_(forget_bias / 2)
             model.rnn.bias_hh_l0[H:2 * H].fill_(forget_bias / 2)
     return model
-
-
-def adding_tensors(batch_size, T, rng, device="cpu"):
-    """adding_problem as float32 tensors: x (B, T, 2), y (B, 1) on ``device``."""
-    x, y = adding_problem(batch_size, T, rng)
-    return (torch.as_tensor(x, dtype=torch.float32, device=device),
-            torch.as_tensor(y, dtype=torch.float32, device=device))
-
-
-def last_step_mse(model, x, y):
-    """Mean squared error of the read-out at the last step: model(x)[0][:, -1] (B, 1) vs y (B, 1)."""
-    return nn.functional.mse_loss(model(x)[0][:, -1], y)
 
 
 def input_grad_norms(model, x):
@@ -214,154 +196,3 @@ class StepLSTM(nn.Module):
             h, c = self.step_fn(x[:, t], h, c, self.Wx, self.Wh, self.b)
             hs.append(h)
         return self.head(torch.stack(hs, dim=1)), (h, c)
-
-
-# ----------------------------------------------------------------------------- chapter 11
-def remember_first_tensors(batch_size, T, rng, device="cpu"):
-    """A memory task: report at step T the value seen at step 1.
-
-    Each input step is (value, marker): values ~ U(-1, 1), the marker is 1 at the first step
-    and 0 elsewhere. Returns x (B, T, 2), y (B, 1) = x[:, 0, :1], float32 on ``device``.
-    """
-    values = rng.uniform(-1, 1, size=(batch_size, T))
-    markers = np.zeros((batch_size, T))
-    markers[:, 0] = 1.0
-    x = np.stack([values, markers], axis=2)
-    return (torch.as_tensor(x, dtype=torch.float32, device=device),
-            torch.as_tensor(values[:, :1], dtype=torch.float32, device=device))
-
-
-def gru_cell_from_layer(layer):
-    """An nn.GRUCell holding the weights of a one-layer nn.GRU (same r, z, n layout)."""
-    cell = nn.GRUCell(layer.input_size, layer.hidden_size).to(layer.weight_hh_l0.device)
-    with torch.no_grad():
-        cell.weight_ih.copy_(layer.weight_ih_l0)
-        cell.weight_hh.copy_(layer.weight_hh_l0)
-        cell.bias_ih.copy_(layer.bias_ih_l0)
-        cell.bias_hh.copy_(layer.bias_hh_l0)
-    return cell
-
-
-def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
-    """Run a GRUCell over x with dropout on the hidden state it carries from step to step.
-
-    - cell: nn.GRUCell with hidden size H
-    - x: (N, T, D) tensor
-    - p: drop probability; kept units are scaled by 1 / (1 - p) (inverted dropout)
-    - mode: "none" (no mask), "per_step" (a fresh mask m_t at every step, the naive way) or
-      "fixed" (one mask per sequence, reused at every step: variational dropout)
-    - seed: an int, or a torch.Generator (on the CPU) that draws the masks
-    The state passed to step t + 1 is m_t * h_t / (1 - p), where h_t = cell(x_t, previous state).
-    Returns h (N, T, H): the masked states, i.e. what the next step and a read-out see.
-    Differentiable with respect to the cell's parameters and x.
-    """
-    if mode not in ("none", "per_step", "fixed"):
-        raise ValueError(f"mode: expected 'none', 'per_step' or 'fixed', got {mode!r}")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"p: expected 0 <= p < 1, got {p!r}")
-    N, T, _ = x.shape
-    H = cell.hidden_size
-    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-
-    def draw():
-        m = (torch.rand(N, H, generator=gen) >= p).to(x.dtype) / (1.0 - p)
-        return m.to(x.device)
-
-    fixed = draw() if mode == "fixed" else None
-    h = torch.zeros(N, H, dtype=x.dtype, device=x.device)
-    out = []
-    for t in range(T):
-        h = cell(x[:, t], h)
-        if mode == "per_step":
-            h = h * draw()
-        elif mode == "fixed":
-            h = h * fixed
-        out.append(h)
-    return torch.stack(out, dim=1)
-
-
-class StateDropoutGRU(nn.Module):
-    """A GRU with dropout on its carried state in training mode, and a linear read-out.
-
-    GRUCell(input_size, hidden_size) run by ``gru_states_with_state_dropout`` with
-    (p, mode) while ``self.training``, and without any mask in eval mode.
-    ``update_bias`` (float or None) sets the z-gate part of both biases so that their sum
-    equals it: a positive value makes the fresh cell keep its state (PyTorch's z is the kept
-    fraction). The masks come from a torch.Generator seeded with ``seed``.
-    forward(x (N, T, D)) -> (y (N, T, O), h_T (N, H)), like SequenceModel.
-    """
-
-    def __init__(self, input_size, hidden_size, output_size, p=0.0, mode="none",
-                 update_bias=None, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.cell = nn.GRUCell(input_size, hidden_size)
-        self.head = nn.Linear(hidden_size, output_size)
-        self.p, self.mode = p, mode
-        self.gen = torch.Generator().manual_seed(seed)
-        if update_bias is not None:
-            H = hidden_size
-            with torch.no_grad():  # gate order r, z, n
-                self.cell.bias_ih[H:2 * H].fill_(update_bias / 2)
-                self.cell.bias_hh[H:2 * H].fill_(update_bias / 2)
-
-    def forward(self, x, state=None):
-        mode = self.mode if self.training else "none"
-        h = gru_states_with_state_dropout(self.cell, x, self.p, mode, seed=self.gen)
-        return self.head(h), h[:, -1]
-
-
-def linear_recoverability(h, target, n_fit, ridge=1e-3):
-    """How much of ``target`` a linear read-out of ``h`` recovers: held-out R^2 per step.
-
-    - h: (N, T, H) array or tensor of states; target: (N,) values
-    - n_fit: the first n_fit sequences fit a ridge regression (with intercept) from h_t to the
-      target, separately for every t; the other N - n_fit sequences score it
-    Returns an array (T,) of R^2 = 1 - MSE / Var(target) on the held-out sequences (1: the
-    target is fully recoverable, 0: no better than predicting its mean; can be slightly < 0).
-    """
-    h = h.detach().cpu().numpy() if isinstance(h, torch.Tensor) else np.asarray(h)
-    y = np.asarray(target, dtype=float).reshape(-1)
-    N, T, H = h.shape
-    if not 0 < n_fit < N:
-        raise ValueError(f"n_fit: expected 0 < n_fit < N = {N}, got {n_fit!r}")
-    y_fit, y_test = y[:n_fit], y[n_fit:]
-    r2 = np.empty(T)
-    for t in range(T):
-        A = np.concatenate([h[:, t].astype(float), np.ones((N, 1))], axis=1)
-        A_fit = A[:n_fit]
-        w = np.linalg.solve(A_fit.T @ A_fit + ridge * np.eye(H + 1), A_fit.T @ y_fit)
-        r2[t] = 1.0 - np.mean((A[n_fit:] @ w - y_test) ** 2) / np.var(y_test)
-    return r2
-
-
-def rnn_preactivation_stats(T, hidden_size, gain, layer_norm, activation="tanh", batch_size=256,
-                            seed=0):
-    """Statistics of an untrained RNN's pre-activations over time, with or without layer norm.
-
-    h_t = phi(a_t) with a_t = W_hh h_{t-1} + W_xh x_t, or, with layer_norm, h_t = phi(LN(a_t))
-    where LN subtracts each example's mean over the H units and divides by their standard
-    deviation (gain 1, bias 0, as LayerNorm is initialized). phi is tanh or ReLU;
-    W_hh ~ N(0, gain^2 / H), W_xh ~ N(0, 1), x_t ~ N(0, 1) scalar, h_0 = 0.
-    Returns a dict of arrays (T,): "std" (the standard deviation over the H units of what
-    enters phi, averaged over the batch) and "saturated" (the fraction of units with
-    |h_t| > 0.99: tanh's flat region; for ReLU the fraction of units above 0.99).
-    """
-    if activation not in ("tanh", "relu"):
-        raise ValueError(f"activation: expected 'tanh' or 'relu', got {activation!r}")
-    phi = torch.tanh if activation == "tanh" else torch.relu
-    g = torch.Generator().manual_seed(seed)
-    H = hidden_size
-    W_hh = torch.randn(H, H, generator=g, dtype=torch.float64) * gain / np.sqrt(H)
-    W_xh = torch.randn(1, H, generator=g, dtype=torch.float64)
-    x = torch.randn(batch_size, T, 1, generator=g, dtype=torch.float64)
-    h = torch.zeros(batch_size, H, dtype=torch.float64)
-    std, sat = np.empty(T), np.empty(T)
-    for t in range(T):
-        a = h @ W_hh.T + x[:, t] @ W_xh
-        if layer_norm:
-            a = nn.functional.layer_norm(a, (H,))
-        h = phi(a)
-        std[t] = float(a.std(dim=1).mean())
-        sat[t] = float((h.abs() > 0.99).double().mean())
-    return {"std": std, "saturated": sat}

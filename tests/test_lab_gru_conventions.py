@@ -1,4 +1,4 @@
-"""Tests of autograder.gated_experiments: the four GRU conventions of chapter 7.
+"""Tests of autograder.lab.gru_conventions: the four GRU conventions of chapter 7.
 
 Covers: the PyTorch convention equals the reference gru_forward and nn.GRU; the two update
 conventions are the same model with the sign of the update gate's weights flipped; the two
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.gated_experiments import GRUVariant, gru_variant_forward
+from autograder.lab.gru_conventions import GRUVariant, gru_variant_forward
 from autograder.reference import gru_forward, gru_module_from_weights
 from conftest import DEVICES
 
