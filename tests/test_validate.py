@@ -107,3 +107,22 @@ def test_init_recurrent_refuses_an_unknown_scheme_before_touching_the_layer():
         init_recurrent_(layer, "xavier")
     for k, t in layer.state_dict().items():
         assert torch.equal(t, before[k]), f"{k} changed by a refused call"
+
+
+def test_epoch_pairs_reads_its_rng_like_the_others():
+    # it used any object as a generator; now an int seed, a Generator, or None for seed 0
+    from autograder.lab.word2vec import epoch_pairs
+
+    ids = np.arange(30) % 7
+    same = [epoch_pairs(ids, 3, rng=r) for r in (None, 0, np.random.default_rng(0))]
+    for centers, contexts in same[1:]:
+        np.testing.assert_array_equal(centers, same[0][0])
+        np.testing.assert_array_equal(contexts, same[0][1])
+    for bad in ("x", 1.5, True):
+        with pytest.raises(ValueError, match=names_arg("rng")):
+            epoch_pairs(ids, 3, rng=bad)
+
+
+def test_a_tensor_is_described_by_dtype_and_shape():
+    with pytest.raises(ValueError, match=r"^rng: .*got torch\.float32 tensor of shape \(2, 3\)$"):
+        v.generator("rng", torch.zeros(2, 3))
