@@ -15,7 +15,7 @@ os.cpu_count()) ours runs with ``num_threads=T`` (torch intra-op threads) and ge
 ``workers=T`` (worker threads; gensim adds one thread that feeds them). Words per second is
 the same number for both: corpus tokens (every token of the text, before min_count, as gensim
 counts its "raw words"; checked against what gensim's ``train`` returns) times epochs,
-divided by the training wall time. Ours is ``stats["seconds"]`` of train_skipgram: its
+divided by the training wall time. Ours is ``stats.seconds`` of train_skipgram: its
 training loop, the building and shuffling of every epoch's pairs included, the noise table
 and the initialization not (on CUDA it synchronizes before reading the clock at every epoch's
 end). Gensim's is the wall time of ``Word2Vec.train``; ``build_vocab`` (vocabulary scan, noise
@@ -65,7 +65,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from autograder.lab import data  # noqa: E402
-from autograder.lab.word2vec import evaluate_word_similarity, train_skipgram  # noqa: E402
+from autograder.lab.word2vec import SkipGramConfig, evaluate_word_similarity, train_skipgram  # noqa: E402
 from coursekit import corpora  # noqa: E402
 
 TARGET_QUALITY = 0.9  # WordSim-353 Spearman, ours / gensim (mean over runs)
@@ -137,13 +137,14 @@ def run_ours(c, epochs, seed, threads, device, evalsets):
     if device == "cuda":
         torch.cuda.synchronize()
     cpu0 = time.process_time()
-    E, stats = train_skipgram(c.ids, c.V, c.counts, **HP, epochs=epochs, seed=seed, device=device,
-                              num_threads=threads)
+    run = train_skipgram(c.ids, c.V, c.counts, SkipGramConfig(**HP, epochs=epochs, seed=seed),
+                         device=device, num_threads=threads)
     cpu = time.process_time() - cpu0
-    assert stats["device"].startswith(device), stats["device"]
-    return dict(model="ours (PyTorch)", device=stats["device"], threads=threads, seed=seed,
-                seconds=stats["seconds"], cpu=cpu, wps=epochs * len(c.tokens) / stats["seconds"],
-                **quality(E, c.word_to_id, *evalsets))
+    stats = run.stats
+    assert stats.device.startswith(device), stats.device
+    return dict(model="ours (PyTorch)", device=stats.device, threads=threads, seed=seed,
+                seconds=stats.seconds, cpu=cpu, wps=epochs * len(c.tokens) / stats.seconds,
+                **quality(run.embeddings, c.word_to_id, *evalsets))
 
 
 def run_gensim(c, epochs, seed, workers, evalsets):
@@ -224,7 +225,7 @@ def gpu_section(c, args, evalsets, cpu_ours, cpu_gensim, device="cuda"):
     name = torch.cuda.get_device_name() if device == "cuda" else device
     print(f"GPU: ours with device={device!r} ({name}), {args.seeds} run(s) after one untimed warm-up "
           f"epoch on the first 100,000 tokens")
-    train_skipgram(c.ids[:100_000], c.V, c.counts, **{**HP, "epochs": 1}, seed=args.seed, device=device)
+    train_skipgram(c.ids[:100_000], c.V, c.counts, SkipGramConfig(**HP, epochs=1, seed=args.seed), device=device)
     runs = [run_ours(c, args.epochs, args.seed + i, None, device, evalsets) for i in range(args.seeds)]
     print()
     print_runs(runs)

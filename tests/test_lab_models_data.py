@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autograder.lab import data
-from autograder.lab.models import (SequenceModel, detach_state, fit, global_grad_norm,
+from autograder.lab.models import (CarriedState, SequenceModel, detach_state, fit, global_grad_norm,
                                    init_recurrent_)
 from coursekit import corpora, tasks
 
@@ -147,3 +147,48 @@ def test_fit_learns_and_clips_and_stops_on_divergence():
     init_recurrent_(bad.rnn, "normal", std=1.0)
     hist = fit(bad, lambda s: (torch.ones(4, 50, 1) * 2, torch.zeros(4, 1)), loss, 20, lr=1e-3)
     assert hist.diverged() and len(hist.loss) < 20  # stopped at the first non-finite value
+
+
+def test_carried_state_carries_detaches_and_restarts_every_period():
+    """Chunk j + 1 starts from chunk j's state values, without its graph; a new pass from zero."""
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+            self.seen = []
+
+        def forward(self, x, state):
+            self.seen.append(None if state is None else (state.clone(), state.requires_grad))
+            out = self.w * x.cumsum(1) + (0 if state is None else state[:, None])
+            return out, out[:, -1]
+
+    model = Recorder()
+    x = torch.ones(2, 3, 1)
+    loss = CarriedState(lambda out, y: ((out - y) ** 2).mean(), period=3)
+    hist = fit(model, lambda step: (x, torch.zeros_like(x)), loss, 7, lr=0.0, optimizer="sgd")
+    assert len(hist.loss) == 7
+    starts = [s if s is None else float(s[0][0, 0]) for s in model.seen]
+    assert starts == [None, 3.0, 6.0, None, 3.0, 6.0, None]  # carried, then a new pass
+    assert not any(s[1] for s in model.seen if s is not None)  # detached: no graph crosses a chunk
+    with pytest.raises(ValueError, match="period"):
+        CarriedState(lambda out, y: out.sum(), period=0)
+
+
+def test_fit_calls_after_step_with_the_history_in_training_mode():
+    model = SequenceModel("rnn", 1, 4, 1)
+    x, y = torch.ones(2, 5, 1), torch.zeros(2, 1)
+    seen = []
+
+    def hook(step, m, hist):
+        seen.append((step, len(hist.loss), m.training))
+        hist.val_step.append(step)
+        hist.val.append(0.5)
+        m.eval()  # as an evaluation does: fit puts the model back in training mode
+
+    hist = fit(model, lambda s: (x, y), lambda m, x, y: (m(x)[0][:, -1] - y).pow(2).mean(), 3,
+               after_step=hook)
+    assert seen == [(1, 1, True), (2, 2, True), (3, 3, True)]
+    assert hist.val_step == [1, 2, 3] and model.training
+    with pytest.raises(ValueError, match="steps"):
+        fit(model, lambda s: (x, y), lambda m, x, y: x.sum(), 0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.lab.word2vec import (epoch_pairs, evaluate_analogies, evaluate_word_similarity,
-                                     subsample_keep_prob, train_skipgram)
+from autograder.lab.word2vec import (SkipGramConfig, epoch_pairs, evaluate_analogies,
+                                     evaluate_word_similarity, subsample_keep_prob, train_skipgram)
 from autograder.reference import analogy, skipgram_pairs
 from conftest import DEVICES
 
@@ -78,68 +78,62 @@ def test_epoch_pairs_subsampling_drops_frequent_words():
 
 
 # ----------------------------------------------------------------------------- training
+def run(ids, counts, device="cpu", callback=None, num_threads=None, **hp):
+    return train_skipgram(ids, 10, counts, SkipGramConfig(**hp), device=device, callback=callback,
+                          num_threads=num_threads)
+
+
 def test_cooccurring_words_end_up_closer():
     ids, counts = two_topic_corpus()
-    E, stats = train_skipgram(ids, 10, counts, dim=16, window=2, negatives=3, sample=0,
-                              epochs=5, lr=0.05, batch_size=256, table_size=10_000, seed=0,
-                              device="cpu")
-    S = unit(E) @ unit(E).T
+    r = run(ids, counts, dim=16, window=2, negatives=3, sample=0, epochs=5, lr=0.05,
+            batch_size=256, table_size=10_000, seed=0)
+    S = unit(r.embeddings) @ unit(r.embeddings).T
     same = np.zeros((10, 10), bool)
     same[:5, :5] = same[5:, 5:] = True
     off_diag = ~np.eye(10, dtype=bool)
     within, across = S[same & off_diag].mean(), S[~same].mean()
     assert within > across + 0.3, (within, across)
-    assert stats["epoch_loss"][-1] < stats["epoch_loss"][0]
+    assert r.stats.epoch_loss[-1] < r.stats.epoch_loss[0]
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_shapes_dtypes_stats_and_callback(device):
     ids, counts = two_topic_corpus(50)
     seen = []
-    E, stats = train_skipgram(ids, 10, counts, dim=8, epochs=3, batch_size=64, table_size=1000,
-                              device=device, callback=lambda e, emb, st: seen.append((e, emb.shape, emb.dtype)))
+    r = run(ids, counts, device, dim=8, epochs=3, batch_size=64, table_size=1000,
+            callback=lambda e, emb, st: seen.append((e, emb.shape, emb.dtype, len(st.epoch_loss))))
+    E, U, stats = r.embeddings, r.output_vectors, r.stats
     assert isinstance(E, np.ndarray) and E.shape == (10, 8) and E.dtype == np.float64
-    assert seen == [(1, (10, 8), np.float64), (2, (10, 8), np.float64), (3, (10, 8), np.float64)]
-    assert len(stats["pairs"]) == 3 and len(stats["epoch_loss"]) == 3
-    assert len(stats["loss"]) == len(stats["loss_pairs"]) >= 3
-    assert stats["loss_pairs"][-1] == sum(stats["pairs"])
-    assert np.all(np.isfinite(stats["loss"])) and stats["words_per_second"] > 0
-    assert stats["device"].startswith(device)
+    assert U.shape == (10, 8) and U.dtype == np.float64 and np.any(U != 0)  # U starts at zero
+    assert seen == [(e, (10, 8), np.float64, e) for e in (1, 2, 3)]
+    assert len(stats.pairs) == 3 and len(stats.epoch_loss) == 3
+    assert len(stats.loss) == len(stats.loss_pairs) >= 3
+    assert stats.loss_pairs[-1] == sum(stats.pairs)
+    assert np.all(np.isfinite(stats.loss)) and stats.words_per_second > 0
+    assert stats.device.startswith(device)
 
 
 def test_deterministic_with_seed():
     ids, counts = two_topic_corpus(80)
-    kw = dict(dim=8, epochs=2, batch_size=100, neg_group=4, table_size=1000, device="cpu")
-    a, sa = train_skipgram(ids, 10, counts, seed=3, **kw)
-    b, sb = train_skipgram(ids, 10, counts, seed=3, **kw)
-    c, _ = train_skipgram(ids, 10, counts, seed=4, **kw)
-    np.testing.assert_array_equal(a, b)
-    assert sa["loss"] == sb["loss"]
-    assert not np.array_equal(a, c)
+    kw = dict(dim=8, epochs=2, batch_size=100, neg_group=4, table_size=1000)
+    a, b, c = run(ids, counts, seed=3, **kw), run(ids, counts, seed=3, **kw), run(ids, counts, seed=4, **kw)
+    np.testing.assert_array_equal(a.embeddings, b.embeddings)
+    np.testing.assert_array_equal(a.output_vectors, b.output_vectors)
+    assert a.stats.loss == b.stats.loss
+    assert not np.array_equal(a.embeddings, c.embeddings)
 
 
 @pytest.mark.parametrize("neg_group", [1, 7])
 def test_batch_not_a_multiple_of_the_group(neg_group):
     ids, counts = two_topic_corpus(40)
-    E, stats = train_skipgram(ids, 10, counts, dim=4, epochs=1, batch_size=50,
-                              neg_group=neg_group, table_size=500, device="cpu")
-    assert np.all(np.isfinite(E)) and np.all(np.isfinite(stats["loss"]))
-
-
-def test_return_output_vectors():
-    ids, counts = two_topic_corpus(40)
-    kw = dict(dim=6, epochs=1, table_size=500, device="cpu", seed=1)
-    E, U, stats = train_skipgram(ids, 10, counts, return_output=True, **kw)
-    E2, _ = train_skipgram(ids, 10, counts, **kw)
-    assert U.shape == (10, 6) and U.dtype == np.float64 and np.any(U != 0)
-    np.testing.assert_array_equal(E, E2)
-    assert isinstance(stats, dict)
+    r = run(ids, counts, dim=4, epochs=1, batch_size=50, neg_group=neg_group, table_size=500)
+    assert np.all(np.isfinite(r.embeddings)) and np.all(np.isfinite(r.stats.loss))
 
 
 def test_num_threads_is_restored():
     ids, counts = two_topic_corpus(20)
     before = torch.get_num_threads()
-    train_skipgram(ids, 10, counts, dim=4, epochs=1, table_size=500, num_threads=1, device="cpu")
+    run(ids, counts, dim=4, epochs=1, table_size=500, num_threads=1)
     assert torch.get_num_threads() == before
 
 
@@ -151,6 +145,20 @@ def test_num_threads_is_restored():
     (dict(vocab_size=0), "vocab_size"),
     (dict(counts=np.ones(9)), "counts"),
     (dict(counts=-np.ones(10)), "counts"),
+    (dict(config={"dim": 8}), "config"),
+    (dict(device="gpu-of-dreams"), "device"),
+    (dict(num_threads=0), "num_threads"),
+    (dict(callback=3), "callback"),
+])
+def test_bad_arguments(kwargs, arg):
+    ids, counts = two_topic_corpus(10)
+    args = dict(token_ids=ids, vocab_size=10, counts=counts, config=SkipGramConfig(epochs=1))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=names(arg)):
+        train_skipgram(**args)
+
+
+@pytest.mark.parametrize("kwargs, arg", [
     (dict(dim=0), "dim"),
     (dict(window=1.5), "window"),
     (dict(negatives=0), "negatives"),
@@ -161,18 +169,13 @@ def test_num_threads_is_restored():
     (dict(batch_size=0), "batch_size"),
     (dict(neg_group=True), "neg_group"),
     (dict(table_size=-5), "table_size"),
+    (dict(shrink_window="no"), "shrink_window"),
     (dict(seed="0"), "seed"),
-    (dict(device="gpu-of-dreams"), "device"),
-    (dict(num_threads=0), "num_threads"),
-    (dict(callback=3), "callback"),
-    (dict(return_output="yes"), "return_output"),
+    (dict(seed=True), "seed"),
 ])
-def test_bad_arguments(kwargs, arg):
-    ids, counts = two_topic_corpus(10)
-    args = dict(token_ids=ids, vocab_size=10, counts=counts, epochs=1)
-    args.update(kwargs)
+def test_bad_config(kwargs, arg):
     with pytest.raises(ValueError, match=names(arg)):
-        train_skipgram(**args)
+        SkipGramConfig(**kwargs)
 
 
 def test_bad_arguments_of_the_helpers():

@@ -109,10 +109,20 @@ def test_tbptt_batches_too_short(L, B, S):
 
 @pytest.mark.parametrize("series", [np.zeros(50, dtype=np.float32), list(range(50)),
                                     np.zeros((50, 2, 1)), np.zeros(()), np.zeros(0),
-                                    np.zeros((50, 0)), np.arange(50)])
+                                    np.zeros((50, 0)), np.arange(50) > 3])
 def test_tbptt_batches_bad_series(series):
     with pytest.raises(ValueError, match=names_arg("series")):
         tbptt_batches(series, 2, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_tbptt_batches_keeps_token_ids_integers(dtype):
+    ids = (np.arange(103) % 50).astype(dtype)
+    xs, ys = tbptt_batches(ids, 4, 5)
+    fx, fy = tbptt_batches(ids.astype(np.float64), 4, 5)
+    assert xs.dtype == ys.dtype == dtype and xs.shape == fx.shape == (5, 4, 5, 1)
+    np.testing.assert_array_equal(xs, fx)
+    np.testing.assert_array_equal(ys, fy)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.0, "2", None, True])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import math
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,9 +21,9 @@ import torch.nn.functional as F
 from ..reference import _validate as v
 from ..reference.charlm import perplexity, sample_next, temporal_softmax_loss
 from ..reference.tbptt import tbptt_batches
-from .models import detach_state
+from .models import CarriedState, fit
 
-__all__ = ["CharVocab", "TrainHistory", "train", "evaluate", "unigram_bpc", "surprisal", "sample",
+__all__ = ["CharVocab", "train", "evaluate", "unigram_bpc", "surprisal", "sample",
            "hidden_trace"]
 
 LN2 = math.log(2.0)
@@ -153,37 +152,30 @@ def _check_vocab_size(model, max_id):
 
 
 # ----------------------------------------------------------------------------- training
-@dataclass
-class TrainHistory:
-    """What ``train`` recorded. Losses are mean negative log-likelihoods in nats per character."""
-    loss: list = field(default_factory=list)          # training loss of every step
-    grad_norm: list = field(default_factory=list)     # global gradient norm before clipping
-    val_step: list = field(default_factory=list)      # steps at which val_ids was scored
-    val_bpc: list = field(default_factory=list)       # bits per character on val_ids
-    chunks_per_epoch: int = 0
-
-    @property
-    def bpc(self):
-        """Training loss of every step in bits per character."""
-        return [x / LN2 for x in self.loss]
+def _next_char_loss(logits, y):
+    """Mean cross-entropy of the next character: logits (B, S, V), y (B, S) ids -> scalar."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 def train(model, ids, steps, batch_size=32, seq_len=64, lr=2e-3, clip_norm=1.0, val_ids=None,
           eval_every=None, eval_batch_size=8, eval_seq_len=256, callback=None, callback_at=()):
-    """Train a token-input SequenceModel as a character-level language model; returns a TrainHistory.
+    """Train a token-input SequenceModel as a character-level language model; returns a ``models.History``.
 
     Stateful truncated BPTT: ``ids`` is cut by ``reference.tbptt_batches`` into ``batch_size``
     parallel streams and consecutive chunks of ``seq_len`` characters. Step k trains on chunk
     k mod K; the state left by chunk k (detached, so gradients stop at the chunk boundary)
     is the initial state of chunk k+1, and the state restarts at zero when the text is used up
-    and the next pass begins. Every step takes one Adam step after clipping the global
-    gradient norm to ``clip_norm`` (None: no clipping).
+    and the next pass begins (``models.fit`` with a ``models.CarriedState`` loss). Every step
+    takes one Adam step after clipping the global gradient norm to ``clip_norm`` (None: no
+    clipping); a non-finite loss stops the run before its update.
 
     - val_ids, eval_every: score val_ids with ``evaluate`` (cut into eval_batch_size streams
-      of eval_seq_len chunks) every eval_every steps and at the end
+      of eval_seq_len chunks) every eval_every steps and at the end; the History's val_step
+      and val hold the steps and the bits per character
     - callback(step, model): called after ``step`` updates for every step in callback_at
       (0 means before the first update), e.g. to take samples during training
-    The model stays on its device; batches are moved there.
+    History.loss is in nats per character (divide by ln 2 for bits). The model stays on its
+    device; batches are moved there.
     """
     model = _check_model(model)
     ids = _ids_array("ids", ids, min_len=2)
@@ -216,43 +208,20 @@ def train(model, ids, steps, batch_size=32, seq_len=64, lr=2e-3, clip_norm=1.0, 
     _check_vocab_size(model, int(ids.max()))
 
     device = _device(model)
-    xs, ys = tbptt_batches(ids.astype(np.float64), B, S)          # (K, B, S, 1) each
-    xs = torch.as_tensor(xs[..., 0], dtype=torch.long, device=device)
-    ys = torch.as_tensor(ys[..., 0], dtype=torch.long, device=device)
-    K = xs.shape[0]
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    hist = TrainHistory(chunks_per_epoch=K)
+    xs, ys = (torch.as_tensor(a[..., 0], dtype=torch.long, device=device) for a in tbptt_batches(ids, B, S))
+    K = xs.shape[0]                                               # chunks per pass: (K, B, S) each
+
+    def after_step(step, model, hist):
+        if eval_every is not None and (step % eval_every == 0 or step == steps):
+            hist.val_step.append(step)
+            hist.val.append(evaluate(model, val_ids, eval_batch_size, eval_seq_len)["bpc"])
+        if callback is not None and step in callback_at:
+            callback(step, model)
 
     if callback is not None and 0 in callback_at:
         callback(0, model)
-    # [train-loop] (chapter 10 shows the lines between these markers)
-    state = None
-    model.train()
-    for step in range(1, steps + 1):
-        k = (step - 1) % K
-        if k == 0:
-            state = None                      # a new pass over the text starts from zero state
-        logits, state = model(xs[k], state)
-        state = detach_state(state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys[k].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        # the global norm before clipping is returned; the gradient is rescaled if it exceeds clip_norm
-        norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm is not None else math.inf)
-        hist.loss.append(float(loss.detach()))
-        hist.grad_norm.append(float(norm))
-        if not (math.isfinite(hist.loss[-1]) and math.isfinite(hist.grad_norm[-1])):
-            break                             # diverged: stop before the update spoils the weights
-        opt.step()
-        if eval_every is not None and (step % eval_every == 0 or step == steps):
-            hist.val_step.append(step)
-            hist.val_bpc.append(evaluate(model, val_ids, eval_batch_size, eval_seq_len)["bpc"])
-            model.train()
-        if callback is not None and step in callback_at:
-            callback(step, model)
-            model.train()
-    # [/train-loop]
+    hist = fit(model, lambda step: (xs[step % K], ys[step % K]), CarriedState(_next_char_loss, K),
+               steps, lr=lr, clip_norm=clip_norm, after_step=after_step)
     model.eval()
     return hist
 
@@ -279,16 +248,16 @@ def evaluate(model, ids, batch_size=8, seq_len=256):
     was_training = model.training
     model.eval()
     device = _device(model)
-    xs, ys = tbptt_batches(ids.astype(np.float64), B, S)
+    xs, ys = (a[..., 0] for a in tbptt_batches(ids.astype(np.int64, copy=False), B, S))  # (K, B, S) each
     state, total = None, 0.0
     for k in range(xs.shape[0]):
-        x = torch.as_tensor(xs[k, ..., 0], dtype=torch.long, device=device)
+        x = torch.as_tensor(xs[k], device=device)
         logits, state = model(x, state)
-        loss, _ = temporal_softmax_loss(logits.double().cpu().numpy(), ys[k, ..., 0].astype(np.int64))
+        loss, _ = temporal_softmax_loss(logits.double().cpu().numpy(), ys[k])
         total += loss                          # every chunk has B*S steps: the mean of means is the mean
     model.train(was_training)
     nll = total / xs.shape[0]
-    return {"nll": nll, "bpc": nll / LN2, "perplexity": perplexity(nll), "chars": int(xs[..., 0].size)}
+    return {"nll": nll, "bpc": nll / LN2, "perplexity": perplexity(nll), "chars": int(xs.size)}
 
 
 def unigram_bpc(train_ids, eval_ids, vocab_size, alpha=1.0):

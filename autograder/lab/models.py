@@ -96,44 +96,97 @@ def global_grad_norm(parameters):
 
 @dataclass
 class History:
-    """What a training run recorded at every step."""
+    """What a training run (``fit``) recorded.
+
+    - loss, grad_norm: one entry per update, the loss and the global gradient norm before
+      clipping; a run that diverged ends with the non-finite entry that stopped it
+    - val_step, val: the scores an evaluation hook added (``after_step``), with the number of
+      updates made when each was taken (char_lm.train records bits per character there)
+    """
     loss: list = field(default_factory=list)
-    grad_norm: list = field(default_factory=list)  # before clipping
+    grad_norm: list = field(default_factory=list)
+    val_step: list = field(default_factory=list)
+    val: list = field(default_factory=list)
 
     def diverged(self):
         """True when a loss or a gradient norm became inf or nan."""
         return any(not math.isfinite(v) for v in self.loss + self.grad_norm)
 
 
-def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None,
-        optimizer="adam", stop_on_nan=True):
-    """Train ``model`` for ``steps`` steps and return a History.
+class CarriedState:
+    """The loss of stateful truncated BPTT, as a ``loss_fn`` for ``fit``.
 
-    - batches: callable step -> (x, y) tensors on the model's device
-    - loss_fn: callable (model, x, y) -> scalar loss tensor
+    Every call runs one chunk of long streams from the state the previous chunk left, detached
+    (``detach_state``), so the backward pass of a chunk stops at its first step while its
+    forward pass starts where the streams were. The state restarts at zero every ``period``
+    calls, where a new pass over the streams begins.
+
+    - chunk_loss: callable (out, *targets) -> scalar tensor, with out the model's output on
+      the chunk (B, S, O)
+    - period: chunks per pass over the streams
+    Called as loss_fn(model, x, *targets) with x (B, S, ...) the chunk's input.
+    """
+
+    def __init__(self, chunk_loss, period):
+        if not callable(chunk_loss):
+            raise ValueError(f"chunk_loss: expected a callable (out, *targets) -> loss, got {v.describe(chunk_loss)}")
+        self.chunk_loss = chunk_loss
+        self.period = v.positive_int("period", period)
+        self.state = None
+        self.calls = 0
+
+    def __call__(self, model, x, *targets):
+        # [carried-state] (chapter 10 shows the lines between these markers)
+        if self.calls % self.period == 0:
+            self.state = None               # a new pass over the streams starts from zero state
+        self.calls += 1
+        out, state = model(x, self.state)
+        self.state = detach_state(state)    # the truncation: the next chunk gets these values, not their graph
+        return self.chunk_loss(out, *targets)
+        # [/carried-state]
+
+
+def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None,
+        optimizer="adam", stop_on_nan=True, after_step=None):
+    """Train ``model`` for ``steps`` updates and return a History: the one loop of the book.
+
+    - batches: callable step -> tuple of tensors on the model's device (step from 0)
+    - loss_fn: callable (model, *batch) -> scalar loss tensor (``CarriedState`` for stateful
+      truncated BPTT)
     - clip_norm / clip_value: torch.nn.utils.clip_grad_norm_ / clip_grad_value_ when given
     - optimizer: "adam" or "sgd"
-    - stop_on_nan: stop at the first non-finite loss (the rest of the run would be nan too)
+    - stop_on_nan: stop at the first non-finite loss or gradient norm, before the update
+      spoils the weights (the rest of the run would be nan too)
+    - after_step: callable (updates, model, history) called after every update, e.g. to score
+      held-out data; the model is put back in training mode afterwards
     """
     v.one_of("optimizer", optimizer, OPTIMIZERS)
+    steps = v.positive_int("steps", steps)
+    for name, fn in (("batches", batches), ("loss_fn", loss_fn), ("after_step", after_step)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name}: expected a callable, got {v.describe(fn)}")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = OPTIMIZERS[optimizer](params, lr=lr)
     hist = History()
     model.train()
+    # [train-loop] (chapter 10 shows the lines between these markers)
     for step in range(steps):
-        x, y = batches(step)
-        loss = loss_fn(model, x, y)
+        loss = loss_fn(model, *batches(step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         hist.loss.append(float(loss.detach()))
-        hist.grad_norm.append(global_grad_norm(params))
-        if stop_on_nan and hist.diverged():
+        hist.grad_norm.append(global_grad_norm(params))  # before clipping
+        if stop_on_nan and not (math.isfinite(hist.loss[-1]) and math.isfinite(hist.grad_norm[-1])):
             break
         if clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_norm)
         if clip_value is not None:
             torch.nn.utils.clip_grad_value_(params, clip_value)
         opt.step()
+        if after_step is not None:
+            after_step(step + 1, model, hist)
+            model.train()
+    # [/train-loop]
     return hist
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..reference import _validate as v
-from .models import OPTIMIZERS, History, detach_state, global_grad_norm
+from .models import CarriedState, fit
 
 
 def masked_mse(out, y, mask):
@@ -32,9 +32,10 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
     """Truncated BPTT over long streams: one update per chunk of ``k`` steps, state carried over.
 
     The streams are cut into consecutive chunks along the time axis. The hidden state left by
-    chunk j is the initial state of chunk j + 1 (stateful training), detached with
-    ``models.detach_state`` so that the backward pass of chunk j + 1 stops at its first step.
-    Each epoch starts again from a zero state at the beginning of the streams.
+    chunk j is the initial state of chunk j + 1 (stateful training), detached so that the
+    backward pass of chunk j + 1 stops at its first step: ``models.fit`` with a
+    ``models.CarriedState`` loss. Each epoch starts again from a zero state at the beginning
+    of the streams.
 
     Inputs:
     - model: a ``models.SequenceModel`` (or any module with forward(x, state) -> (out, state))
@@ -44,7 +45,8 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
     - lr, optimizer ("adam" or "sgd"), clip_norm: as in ``models.fit``
     - loss_fn: callable (out, y, mask) -> scalar tensor
     - epochs: passes over the streams
-    Returns a ``models.History`` with one loss and one (pre-clipping) gradient norm per chunk.
+    Returns a ``models.History`` with one loss and one (pre-clipping) gradient norm per chunk;
+    it stops early, as ``fit`` does, at a non-finite loss.
     """
     k = v.positive_int("k", k)
     epochs = v.positive_int("epochs", epochs)
@@ -53,26 +55,14 @@ def train_stateful(model, x, y, k, mask=None, lr=1e-3, optimizer="adam", clip_no
                          f"and {tuple(y.shape)}")
     if mask is None:
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = OPTIMIZERS[v.one_of("optimizer", optimizer, OPTIMIZERS)](params, lr=lr)
-    hist = History()
-    model.train()
-    T = x.shape[1]
-    for _ in range(epochs):
-        state = None
-        for start in range(0, T, k):
-            sl = slice(start, start + k)
-            out, state = model(x[:, sl], state)
-            loss = loss_fn(out, y[:, sl], mask[:, sl])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            hist.loss.append(float(loss.detach()))
-            hist.grad_norm.append(global_grad_norm(params))
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip_norm)
-            opt.step()
-            state = detach_state(state)  # the truncation: chunk j+1 gets chunk j's values, not its graph
-    return hist
+    starts = range(0, x.shape[1], k)
+
+    def chunk(step):
+        t = starts[step % len(starts)]
+        return x[:, t:t + k], y[:, t:t + k], mask[:, t:t + k]
+
+    return fit(model, chunk, CarriedState(loss_fn, len(starts)), epochs * len(starts), lr=lr,
+               clip_norm=clip_norm, optimizer=optimizer)
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ import torch.nn.functional as F
 from ..reference._validate import generator, positive_int, real
 
 __all__ = [
-    "subsample_keep_prob", "epoch_pairs", "train_skipgram",
+    "subsample_keep_prob", "epoch_pairs", "SkipGramConfig", "SkipGramStats", "SkipGramRun", "train_skipgram",
     "evaluate_word_similarity", "evaluate_analogies",
 ]
 
@@ -169,67 +170,109 @@ def _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen):
 
 
 # ----------------------------------------------------------------------------- training
-def train_skipgram(token_ids, vocab_size, counts, dim=100, window=5, negatives=5, sample=1e-3,
-                   epochs=5, lr=0.025, min_lr=1e-4, batch_size=4096, neg_group=16,
-                   shrink_window=True, table_size=10_000_000, seed=0, device=None, num_threads=None,
-                   callback=None, return_output=False):
+@dataclass(frozen=True)
+class SkipGramConfig:
+    """The hyperparameters of ``train_skipgram`` (gensim's names in brackets).
+
+    - dim [vector_size], window, negatives [negative], sample, epochs: as gensim's
+    - lr, min_lr [alpha, min_alpha]: the SGD step decays linearly from lr to min_lr over all
+      the pairs
+    - batch_size: pairs per update (the gradients of a batch are summed, as if each pair took
+      its own SGD step from the same parameters)
+    - neg_group: the (shuffled) pairs of a batch are cut into groups of this many, and the
+      pairs of a group share their ``negatives`` noise words: each pair still meets K
+      negatives drawn from the noise distribution, but a group's negative scores become one
+      small matrix product and each negative gets one summed update. neg_group=1 draws
+      independent negatives for every pair, as word2vec does (slower on a CPU, with the same
+      quality on Shakespeare: benchmarks/word2vec_vs_gensim.py)
+    - shrink_window: draw each center's window size from 1..window, as word2vec does
+    - table_size: length of the table negatives are drawn from (word2vec's unigram table)
+    - seed: seeds subsampling, windows, shuffling, negatives and initialization
+    A bad value is refused when the config is made, with the field's name.
+    """
+    dim: int = 100
+    window: int = 5
+    negatives: int = 5
+    sample: float = 1e-3
+    epochs: int = 5
+    lr: float = 0.025
+    min_lr: float = 1e-4
+    batch_size: int = 4096
+    neg_group: int = 16
+    shrink_window: bool = True
+    table_size: int = 10_000_000
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("dim", "window", "negatives", "epochs", "batch_size", "neg_group", "table_size"):
+            positive_int(name, getattr(self, name))
+        real("sample", self.sample, 0.0)
+        lr = real("lr", self.lr, 0.0, strict_low=True)
+        if real("min_lr", self.min_lr, 0.0) > lr:
+            raise ValueError(f"min_lr: expected at most lr={lr}, got {self.min_lr}")
+        if not isinstance(self.shrink_window, (bool, np.bool_)):
+            raise ValueError(f"shrink_window: expected True or False, got {self.shrink_window!r}")
+        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, (bool, np.bool_)):
+            raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+
+
+@dataclass
+class SkipGramStats:
+    """What a ``train_skipgram`` run measured (passed to its callback after every epoch).
+
+    - seconds: training wall time, pair building included, callbacks not
+    - words_per_second: epochs * L / seconds (corpus positions, before subsampling)
+    - pairs_per_second: pairs trained / seconds
+    - pairs: the number of (center, context) pairs of each epoch
+    - loss, loss_pairs: the mean loss per pair over about every 100,000 pairs, and the number
+      of pairs trained when each was taken
+    - epoch_loss: the mean loss per pair of each epoch
+    - device: where it trained ("cpu", "cuda:0", ...)
+    """
+    device: str
+    seconds: float = 0.0
+    words_per_second: float = 0.0
+    pairs_per_second: float = 0.0
+    pairs: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    loss_pairs: list = field(default_factory=list)
+    epoch_loss: list = field(default_factory=list)
+
+
+@dataclass
+class SkipGramRun:
+    """The result of ``train_skipgram``: the input vectors W (the embeddings), the output
+    ("context") vectors U, both float64 (V, dim), and the run's ``SkipGramStats``."""
+    embeddings: np.ndarray
+    output_vectors: np.ndarray
+    stats: SkipGramStats
+
+
+def train_skipgram(token_ids, vocab_size, counts, config=SkipGramConfig(), *, device=None,
+                   num_threads=None, callback=None):
     """Train skip-gram with negative sampling (SGNS) on one long token sequence.
 
     Inputs:
     - token_ids: (L,) integer numpy array, ids in [0, vocab_size)
     - vocab_size: V
     - counts: (V,) corpus counts of the words (for subsampling and the noise distribution)
-    - dim, window, negatives, sample, epochs: as gensim's vector_size, window, negative,
-      sample, epochs
-    - lr, min_lr: the SGD step decays linearly from lr to min_lr over all the pairs
-    - batch_size: pairs per update (the gradients of a batch are summed, as if each pair
-      took its own SGD step from the same parameters)
-    - neg_group: the (shuffled) pairs of a batch are cut into groups of this many, and the
-      pairs of a group share their ``negatives`` noise words: each pair still meets K
-      negatives drawn from the noise distribution, but a group's negative scores become one
-      small matrix product and each negative gets one summed update. neg_group=1 draws
-      independent negatives for every pair, as word2vec does (about 2-3 times slower on a
-      CPU, with the same quality on Shakespeare)
-    - table_size: length of the table negatives are drawn from (word2vec's unigram table)
-    - seed: seeds subsampling, windows, shuffling, negatives and initialization
+    - config: a ``SkipGramConfig`` (the hyperparameters and the seed)
     - device: "cpu", "cuda", ... or None for CUDA when available
     - num_threads: torch CPU threads during training (restored afterwards); None keeps
       torch's setting. On a busy machine one thread is often faster than several.
     - callback: called as callback(epoch, embeddings, stats) after every epoch (epoch from 1,
-      embeddings a float64 copy of the input vectors, stats the dict below so far)
-    - return_output: also return the output ("context") vectors U
-
-    Returns (embeddings, stats), or (embeddings, output_vectors, stats) with return_output:
-    the input vectors (and the output vectors) as float64 numpy arrays (V, dim), and a
-    dict with "seconds" (training wall time, pair building included, callbacks not),
-    "words_per_second" (epochs * L / seconds: corpus positions, before subsampling),
-    "pairs_per_second", "pairs" (the number of pairs of each epoch), "loss" (mean loss per
-    pair over about every 100,000 pairs), "loss_pairs" (the number of pairs trained when each
-    "loss" entry was taken), "epoch_loss" (mean loss per pair of each epoch) and "device".
+      embeddings a float64 (V, dim) copy of the input vectors, stats the SkipGramStats so far)
+    Returns a ``SkipGramRun`` (embeddings, output_vectors, stats).
     """
     V = positive_int("vocab_size", vocab_size)
     ids = _token_ids(token_ids, V)
     c = _counts(counts, V)
-    dim = positive_int("dim", dim)
-    window = positive_int("window", window)
-    K = positive_int("negatives", negatives)
-    sample = real("sample", sample, 0.0)
-    epochs = positive_int("epochs", epochs)
-    lr = real("lr", lr, 0.0, strict_low=True)
-    min_lr = real("min_lr", min_lr, 0.0)
-    if min_lr > lr:
-        raise ValueError(f"min_lr: expected at most lr={lr}, got {min_lr}")
-    B = positive_int("batch_size", batch_size)
-    G = positive_int("neg_group", neg_group)
-    table_size = positive_int("table_size", table_size)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    if not isinstance(config, SkipGramConfig):
+        raise ValueError(f"config: expected a SkipGramConfig, got {config!r:.80}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable or None, got {callback!r}")
     if num_threads is not None:
         num_threads = positive_int("num_threads", num_threads)
-    if not isinstance(return_output, (bool, np.bool_)):
-        raise ValueError(f"return_output: expected True or False, got {return_output!r}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -241,23 +284,21 @@ def train_skipgram(token_ids, vocab_size, counts, dim=100, window=5, negatives=5
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        emb, out, stats = _train(ids, V, c, dim, window, K, sample, epochs, lr, min_lr, B, G,
-                                 shrink_window, table_size, int(seed), device, callback)
+        return _train(ids, c, config, device, callback)
     finally:
         torch.set_num_threads(threads)
-    return (emb, out, stats) if return_output else (emb, stats)
 
 
-def _train(ids, V, c, dim, window, K, sample, epochs, lr, min_lr, B, G, shrink_window, table_size,
-           seed, device, callback):
-    rng = np.random.default_rng(seed)
+def _train(ids, c, cfg, device, callback):
+    V, dim, window, K, B = c.shape[0], cfg.dim, cfg.window, cfg.negatives, cfg.batch_size
+    rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    keep = subsample_keep_prob(c, sample)
+    gen.manual_seed(cfg.seed)
+    keep = subsample_keep_prob(c, cfg.sample)
     noise = c ** 0.75
     noise /= noise.sum()
     # word2vec's unigram table: word w fills about noise[w] * table_size slots
-    bounds = np.round(np.cumsum(noise) * table_size).astype(np.int64)
+    bounds = np.round(np.cumsum(noise) * cfg.table_size).astype(np.int64)
     table = torch.as_tensor(np.repeat(np.arange(V), np.diff(np.concatenate([[0], bounds]))), device=device)
 
     w_in = torch.as_tensor((rng.random((V, dim)) - 0.5) / dim, dtype=torch.float32, device=device)
@@ -266,48 +307,47 @@ def _train(ids, V, c, dim, window, K, sample, epochs, lr, min_lr, B, G, shrink_w
     # The total number of pairs sets the linear learning-rate schedule; estimate it from the
     # expected number of kept tokens (the real count varies a little from epoch to epoch).
     kept = float((keep[ids]).sum())
-    mean_pairs_per_token = (window + 1) if shrink_window else 2 * window
-    total_est = max(1.0, epochs * kept * mean_pairs_per_token)
+    mean_pairs_per_token = (window + 1) if cfg.shrink_window else 2 * window
+    total_est = max(1.0, cfg.epochs * kept * mean_pairs_per_token)
+    lr, min_lr = cfg.lr, cfg.min_lr
 
-    stats = {"seconds": 0.0, "words_per_second": 0.0, "pairs_per_second": 0.0, "pairs": [],
-             "loss": [], "loss_pairs": [], "epoch_loss": [], "device": str(device)}
+    stats = SkipGramStats(device=str(device))
     log_every = max(1, 100_000 // B)
     done = 0
     start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        cen, ctx = epoch_pairs(ids, window, keep, shrink_window, rng)
+    for epoch in range(1, cfg.epochs + 1):
+        cen, ctx = epoch_pairs(ids, window, keep, cfg.shrink_window, rng)
         perm = rng.permutation(cen.shape[0])
         cen = torch.as_tensor(cen[perm], device=device)
         ctx = torch.as_tensor(ctx[perm], device=device)
         P = cen.shape[0]
-        stats["pairs"].append(int(P))
+        stats.pairs.append(int(P))
         epoch_sum, run_sum, run_n, n_batch = 0.0, 0.0, 0, 0
         for s in range(0, P, B):
             step = max(min_lr, lr - (lr - min_lr) * done / total_est)
             ci, oi = cen[s : s + B], ctx[s : s + B]
-            loss = _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen)
+            loss = _sgns_step(w_in, w_out, ci, oi, table, K, cfg.neg_group, step, gen)
             run_sum += loss
             run_n += ci.shape[0]
             done += ci.shape[0]
             n_batch += 1
             if n_batch % log_every == 0 or s + B >= P:
-                val = float(run_sum) / run_n
-                stats["loss"].append(val)
-                stats["loss_pairs"].append(done)
+                stats.loss.append(float(run_sum) / run_n)
+                stats.loss_pairs.append(done)
                 epoch_sum += float(run_sum)
                 run_sum, run_n = 0.0, 0
-        stats["epoch_loss"].append(epoch_sum / P if P else float("nan"))
+        stats.epoch_loss.append(epoch_sum / P if P else float("nan"))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - start
-        stats["seconds"] = elapsed
-        stats["words_per_second"] = epoch * ids.shape[0] / elapsed
-        stats["pairs_per_second"] = done / elapsed
+        stats.seconds = elapsed
+        stats.words_per_second = epoch * ids.shape[0] / elapsed
+        stats.pairs_per_second = done / elapsed
         if callback is not None:
             pause = time.perf_counter()
             callback(epoch, w_in.double().cpu().numpy(), stats)
             start += time.perf_counter() - pause  # the callback's time is not training time
-    return w_in.double().cpu().numpy(), w_out.double().cpu().numpy(), stats
+    return SkipGramRun(w_in.double().cpu().numpy(), w_out.double().cpu().numpy(), stats)
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -16,16 +16,18 @@ def tbptt_batches(series, batch_size, seq_len):
     pairs, K = (L - 1) // (batch_size * seq_len) chunks are made and the tail is dropped.
 
     Inputs:
-    - series: (L,) or (L, D) float64
+    - series: (L,) or (L, D) float64, or integer (token ids, as a language model reads them)
     - batch_size: number of parallel streams B
     - seq_len: chunk length S
-    Returns (xs, ys), both (K, B, S, D) float64, with ys[k, b, s] the value after xs[k, b, s].
+    Returns (xs, ys), both (K, B, S, D) of the series' dtype (D = 1 for a 1-D series), with
+    ys[k, b, s] the value after xs[k, b, s].
     """
     if not isinstance(series, np.ndarray) or series.ndim not in (1, 2):
         shape = getattr(series, "shape", None)
         raise ValueError(f"series: expected a float64 array of shape (L,) or (L, D), got {v.describe(series)}"
                          if shape is None else f"series: expected shape (L,) or (L, D), got {shape}")
-    v.array("series", series, ("L",) if series.ndim == 1 else ("L", "D"), {})
+    v.array("series", series, ("L",) if series.ndim == 1 else ("L", "D"), {},
+            "int" if np.issubdtype(series.dtype, np.integer) else np.float64)
     B = v.positive_int("batch_size", batch_size)
     S = v.positive_int("seq_len", seq_len)
     data = series.reshape(len(series), -1)
