@@ -7,20 +7,62 @@ reads the same kind of message in both.
 """
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 
 from .gradcheck import rel_error
 
 
+class Failure(StrEnum):
+    """The kind of mistake a failed test found. The instructor's report counts the failures of
+    a function by kind and hint, so the same mistake on different cases counts once."""
+    NOTHING = "returned nothing"
+    TYPE = "wrong type"
+    ARITY = "wrong number of outputs"
+    DTYPE = "wrong dtype"
+    SHAPE = "wrong shape"
+    VALUES = "wrong values"
+    GRADIENT = "wrong gradient"
+    IN_PLACE = "modified an input"
+    CALLS = "called what it may not"
+    NOT_IMPLEMENTED = "not implemented"
+    RAISED = "raised an exception"
+    TIMEOUT = "ran past the time limit"
+    KERNEL = "the kernel stopped"
+    NOT_RUN = "not run"
+    OTHER = "other"
+
+
 class CheckFailed(AssertionError):
-    """A test failed; the message is written for the student."""
+    """A test failed; the message is written for the student.
+
+    ``kind`` (a Failure) and ``hint`` (the advice, also in the message) say what the mistake
+    was as values, for whoever counts mistakes; nothing reads them back from the message.
+    """
+    kind = Failure.OTHER
+
+    def __init__(self, message="", kind=None, hint=None):
+        super().__init__(message)
+        if kind is not None:
+            self.kind = Failure(kind)
+        self.hint = hint
+        self.what, self.details = message, ()
+
+    @classmethod
+    def of(cls, kind, what, hint=None, details=()):
+        """The failure ``what`` (one line), with detail lines and a hint under it."""
+        lines = [what, *("  " + d for d in details)]
+        if hint:
+            lines.append(f"  hint: {hint}")
+        e = cls("\n".join(lines), kind, hint or None)
+        e.what, e.details = what, tuple(details)
+        return e
 
 
-def _fail(what, *, hint=None, details=()):
-    lines = [what, *("  " + d for d in details)]
-    if hint:
-        lines.append(f"  hint: {hint}")
-    raise CheckFailed("\n".join(lines))
+def fail(kind, what, *, hint=None, details=()):
+    """Raise ``CheckFailed.of(kind, what, hint, details)``: the one way a check says why it failed."""
+    raise CheckFailed.of(kind, what, hint, details)
 
 
 def _short(a, limit=6):
@@ -33,11 +75,11 @@ def _short(a, limit=6):
 def expect_tuple(name, got, names):
     """``got`` must be a tuple (or list) with one entry per name in ``names``; returns it."""
     if not isinstance(got, (tuple, list)):
-        _fail(f"{name}: expected a tuple of {len(names)} ({', '.join(names)}), "
+        fail(Failure.TYPE, f"{name}: expected a tuple of {len(names)} ({', '.join(names)}), "
               f"got {type(got).__name__}",
               hint="return all the outputs, e.g. `return " + ", ".join(names) + "`")
     if len(got) != len(names):
-        _fail(f"{name}: expected a tuple of {len(names)} ({', '.join(names)}), "
+        fail(Failure.ARITY, f"{name}: expected a tuple of {len(names)} ({', '.join(names)}), "
               f"got a tuple of {len(got)}",
               hint="check the order and number of returned values against the docstring")
     return tuple(got)
@@ -51,13 +93,13 @@ def expect_array(name, got, shape, dtype=np.float64, hint=None):
     hint_default = hint
     hint = None
     if got is None:
-        _fail(f"{name}: got None", hint="the function returns nothing yet: is it implemented?")
+        fail(Failure.NOTHING, f"{name}: got None", hint="the function returns nothing yet: is it implemented?")
     if type(got) is not np.ndarray:  # subclasses can redefine arithmetic and comparisons
-        _fail(f"{name}: expected a numpy array of shape {tuple(shape)}, got {type(got).__name__}",
+        fail(Failure.TYPE, f"{name}: expected a numpy array of shape {tuple(shape)}, got {type(got).__name__}",
               hint="build the result with numpy operations (np.asarray converts a list)")
     if got.dtype != np.dtype(dtype):
         wanted = np.dtype(dtype)
-        _fail(f"{name}: expected dtype {wanted.name}, got {got.dtype.name}",
+        fail(Failure.DTYPE, f"{name}: expected dtype {wanted.name}, got {got.dtype.name}",
               hint=f"convert with .astype(np.{wanted.name})" if wanted.kind in "iu" else
               "keep float64 throughout; an integer or float32 array loses precision")
     if got.shape != tuple(shape):
@@ -68,7 +110,7 @@ def expect_array(name, got, shape, dtype=np.float64, hint=None):
             hint = "the right number of entries in the wrong shape: check the axis order"
         elif len(got.shape) != len(shape):
             hint = "a wrong number of axes: a sum over the wrong axis, or a missing keepdims?"
-        _fail(f"{name}: expected shape {tuple(shape)}, got {got.shape}", hint=hint or hint_default)
+        fail(Failure.SHAPE, f"{name}: expected shape {tuple(shape)}, got {got.shape}", hint=hint or hint_default)
     return got
 
 
@@ -105,7 +147,7 @@ def expect_close(name, got, want, tol=1e-7, hint=None, show=True):
     details = [f"max relative error {err:.3g} (tolerance {tol:g})"]
     if show:
         details += [f"expected: {_short(want)}", f"got:      {_short(got)}"]
-    _fail(f"{name} has the right shape {want.shape} but the wrong values",
+    fail(Failure.VALUES, f"{name} has the right shape {want.shape} but the wrong values",
           hint=hint or diagnose(got, want), details=details)
 
 
@@ -114,21 +156,21 @@ def expect_equal(name, got, want, hint=None, show=True):
     want_arr = np.asarray(want)
     if want_arr.ndim == 0:
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
-            _fail(f"{name}: expected an int, got {type(got).__name__}", hint=hint)
+            fail(Failure.TYPE, f"{name}: expected an int, got {type(got).__name__}", hint=hint)
         if int(got) != int(want_arr):
-            _fail(f"{name}: expected {int(want_arr)}" if show else f"{name}: wrong value",
+            fail(Failure.VALUES, f"{name}: expected {int(want_arr)}" if show else f"{name}: wrong value",
                   details=[f"got {int(got)}"] if show else (), hint=hint)
         return
     expect_array(name, got, want_arr.shape, got.dtype if isinstance(got, np.ndarray) else np.int64,
                  hint=hint)
     if got.dtype.kind not in "iu":
-        _fail(f"{name}: expected an integer array, got dtype {got.dtype.name}", hint=hint)
+        fail(Failure.DTYPE, f"{name}: expected an integer array, got dtype {got.dtype.name}", hint=hint)
     if not np.array_equal(got, want_arr):
         bad = int(np.sum(got != want_arr))
         details = [f"{bad} of {want_arr.size} entries differ"]
         if show:
             details += [f"expected: {_short(want_arr, 10)}", f"got:      {_short(got, 10)}"]
-        _fail(f"{name} has the right shape {want_arr.shape} but the wrong values",
+        fail(Failure.VALUES, f"{name} has the right shape {want_arr.shape} but the wrong values",
               hint=hint, details=details)
 
 
@@ -140,7 +182,7 @@ def expect_float(name, got, want, tol=1e-7, hint=None, show=True):
     if isinstance(got, np.ndarray) and got.ndim == 0 and type(got) is np.ndarray:
         got = got[()]
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, (float, int, np.floating, np.integer)):
-        _fail(f"{name}: expected a float, got {type(got).__name__}",
+        fail(Failure.TYPE, f"{name}: expected a float, got {type(got).__name__}",
               hint=f"return a number, e.g. float({name.split(':')[-1].strip().split()[0]})")
     got = float(got)
     if got == want:  # also two equal infinities, whose difference is nan
@@ -148,7 +190,7 @@ def expect_float(name, got, want, tol=1e-7, hint=None, show=True):
     err = abs(got - want) / max(1e-8, abs(got) + abs(want))
     if not err <= tol:  # also catches nan
         details = [f"expected {want:.10g}, got {got:.10g}"] if show else [f"relative error {err:.3g}"]
-        _fail(f"{name} is wrong", hint=hint, details=details)
+        fail(Failure.VALUES, f"{name} is wrong", hint=hint, details=details)
 
 
 def expect_grad(name, analytic, numeric, tol=1e-6, hint=None):
@@ -157,7 +199,7 @@ def expect_grad(name, analytic, numeric, tol=1e-6, hint=None):
     expect_array(name, analytic, numeric.shape)
     err = rel_error(analytic, numeric)
     if err > tol:
-        _fail(f"{name} does not match the numerical gradient",
+        fail(Failure.GRADIENT, f"{name} does not match the numerical gradient",
               hint=hint or diagnose(analytic, numeric),
               details=[f"max relative error {err:.3g} (tolerance {tol:g}; a correct "
                        "backward gives about 1e-9)",
@@ -170,5 +212,5 @@ def expect_grad(name, analytic, numeric, tol=1e-6, hint=None):
 def expect_unchanged(name, before, after):
     """An input array must not have been modified in place."""
     if not np.array_equal(before, after):
-        _fail(f"{name} was modified in place",
+        fail(Failure.IN_PLACE, f"{name} was modified in place",
               hint="work on a copy (a += b writes into a; use a = a + b)")

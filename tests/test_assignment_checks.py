@@ -14,6 +14,7 @@ import pytest
 
 from autograder import checks
 from autograder.checks import CheckFailed, Student
+from coursekit.expect import Failure
 from autograder.grading import notebooks
 from solved import solution_namespace
 
@@ -33,7 +34,7 @@ def mistakes(assignment):
 
 
 def verdicts(assignment, replace=None):
-    """grade_id -> None (passed) or the failure message, for every check of the assignment."""
+    """grade_id -> None (passed) or the CheckFailed, for every check of the assignment."""
     a = REGISTRY[assignment]
     ns = solution_namespace(assignment, a.functions, replace)
     out = {}
@@ -42,13 +43,13 @@ def verdicts(assignment, replace=None):
             c.run(Student(ns, c))
             out[grade_id] = None
         except CheckFailed as e:
-            out[grade_id] = str(e)
+            out[grade_id] = e
     return out
 
 
 @pytest.mark.parametrize("assignment", READY)
 def test_solution_passes_every_check(assignment):
-    failed = {g: m for g, m in verdicts(assignment).items() if m}
+    failed = {g: str(m) for g, m in verdicts(assignment).items() if m}
     assert not failed
 
 
@@ -96,4 +97,8 @@ MISTAKE_CASES = _cases()
 def test_a_mistake_costs_only_its_function(assignment, function, description, old, new):
     v = verdicts(assignment, {function: (old, new)})
     failed = {g for g, m in v.items() if m}
-    assert failed == {f"test_{function}"}, {g: v[g] for g in failed}
+    assert failed == {f"test_{function}"}, {g: str(v[g]) for g in failed}
+    # the mistake is named as values (the instructor's report counts mistakes by them)
+    e = v[f"test_{function}"]
+    assert e.kind is not Failure.OTHER and e.hint, (e.kind, str(e))
+    assert f"hint: {e.hint}" in str(e)  # the student reads the same hint

@@ -148,6 +148,8 @@ def test_export_feedback_and_report(course, graded):
     assert main(["report", "toy", "--course", str(course)]) == 0
     report = (course / "reports" / "toy.html").read_text()
     assert report.count("data:image/png;base64,") == 2 and "test_double" in report
+    # the toy's tests are plain asserts: a failed one is of kind "other", with an example
+    assert "<td>test_double</td><td>3 / 10</td><td><b>other</b><br><small>e.g. " in report
 
 
 def test_a_regrade_keeps_manual_grades(course, graded):

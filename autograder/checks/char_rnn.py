@@ -18,8 +18,8 @@ import numbers
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import (CheckFailed, diagnose, expect_close, expect_equal, expect_float,
-                              expect_unchanged)
+from coursekit.expect import (Failure, diagnose, expect_close, expect_equal, expect_float,
+                              expect_unchanged, fail)
 
 from .core import StudentRaised, case_label, check, rng_for, sizes
 
@@ -173,26 +173,23 @@ def _(student):
         except StudentRaised as e:
             if e.exception != "OverflowError":
                 raise
-            raise CheckFailed(
-                f"{e}\n  hint: math.exp overflows for mean_nll above about 709.78 (a diverged "
-                "model); return math.inf there (catch OverflowError)") from None
+            fail(Failure.RAISED, e.what, details=e.details,
+                 hint="math.exp overflows for mean_nll above about 709.78 (a diverged model); "
+                      "return math.inf there (catch OverflowError)")
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real) or got != math.inf:
-            raise CheckFailed(
-                "perplexity of a huge mean_nll (a diverged model) should be inf, got "
-                f"{got!r}\n  hint: exp of a number above about 709.78 does not fit in a float")
+            fail(Failure.VALUES, f"perplexity of a huge mean_nll (a diverged model) should be inf, got {got!r}",
+                 hint="exp of a number above about 709.78 does not fit in a float")
 
 
 # ----------------------------------------------------------------------------- sample_next
 def expect_index(name, got, V):
     """``got`` must be a single int (Python or numpy) in [0, V)."""
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Integral):
-        raise CheckFailed(
-            f"{name}: expected an int, got {type(got).__name__}"
-            + (f" of shape {got.shape}" if isinstance(got, np.ndarray) else "")
-            + "\n  hint: return one index, e.g. int(rng.choice(V, p=probs)) or "
-              "int(np.argmax(logits))")
+        fail(Failure.TYPE, f"{name}: expected an int, got {type(got).__name__}"
+             + (f" of shape {got.shape}" if isinstance(got, np.ndarray) else ""),
+             hint="return one index, e.g. int(rng.choice(V, p=probs)) or int(np.argmax(logits))")
     if not 0 <= int(got) < V:
-        raise CheckFailed(f"{name}: expected an index in [0, {V}), got {int(got)}")
+        fail(Failure.VALUES, f"{name}: expected an index in [0, {V}), got {int(got)}")
 
 
 def draw_sequence(student, logits, temperature, gen, n, label):
@@ -273,17 +270,17 @@ def _(student):
         first = draw_sequence(student, logits, 1.0, np.random.default_rng(s), 10, label)
         second = draw_sequence(student, logits, 1.0, np.random.default_rng(s), 10, label)
         if first != second:
-            raise CheckFailed(
-                "sample_next: 10 draws with rng = np.random.default_rng(s) and 10 more with a new "
-                "np.random.default_rng(s), the same seed s, were not the same draws\n  hint: draw "
-                "from the rng argument (rng.choice, rng.random, ...), not from np.random's global "
-                "state or a generator of your own")
+            fail(Failure.VALUES,
+                 "sample_next: 10 draws with rng = np.random.default_rng(s) and 10 more with a new "
+                 "np.random.default_rng(s), the same seed s, were not the same draws",
+                 hint="draw from the rng argument (rng.choice, rng.random, ...), not from "
+                      "np.random's global state or a generator of your own")
         by_int = student.call("sample_next", logits, 1.0, s)
         expect_index("sample_next (an int seed as rng)", by_int, len(logits))
         if int(by_int) != first[0]:
-            raise CheckFailed(
-                "sample_next: rng=s (an int seed) and rng=np.random.default_rng(s) gave different "
-                "draws\n  hint: an int rng is a seed: start with rng = np.random.default_rng(rng)")
+            fail(Failure.VALUES,
+                 "sample_next: rng=s (an int seed) and rng=np.random.default_rng(s) gave different draws",
+                 hint="an int rng is a seed: start with rng = np.random.default_rng(rng)")
 
     # (d) the distribution: N_DRAWS draws with one Generator against softmax(logits / tau).
     # Spread logits, so that every p_k is at least ~2%; the last case sits around 1000, where
@@ -307,7 +304,7 @@ def _(student):
             if chi2(counts, p) <= CHI2_LIMIT:
                 hint = text
                 break
-        raise CheckFailed(
-            f"sample_next: the frequencies of {N_DRAWS} draws ({label}) do not follow "
-            f"softmax(logits / temperature)\n  chi-square statistic {stat:.4g} (a correct sampler "
-            f"stays below {CHI2_LIMIT:g} in all but about 1 in 10^7 cases)\n  hint: {hint}")
+        fail(Failure.VALUES, f"sample_next: the frequencies of {N_DRAWS} draws ({label}) do not "
+             "follow softmax(logits / temperature)", hint=hint,
+             details=[f"chi-square statistic {stat:.4g} (a correct sampler stays below "
+                      f"{CHI2_LIMIT:g} in all but about 1 in 10^7 cases)"])

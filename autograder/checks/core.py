@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from coursekit import serve, wire
-from coursekit.expect import CheckFailed, expect_close, expect_tuple
+from coursekit.expect import CheckFailed, Failure, expect_close, expect_tuple, fail
 from coursekit.serve import Executor
 
 REFERENCE_DIR = str(Path(__file__).resolve().parent.parent / "reference") + os.sep
@@ -323,20 +323,21 @@ _INPLACE_HINT = "work on a copy (a += b writes into a; use a = a + b)"
 class KernelGone(CheckFailed):
     """The notebook's kernel stopped answering during the test (it died, or closed the
     connection): the grader then waits to see it dead before the next cell."""
+    kind = Failure.KERNEL
 
 
 class TimeLimit(CheckFailed):
     """The test ran past its time limit."""
+    kind = Failure.TIMEOUT
 
 
 class StudentRaised(CheckFailed):
     """The student's function raised. ``exception``: its class's name when it is a known
     exception (``KNOWN_EXCEPTIONS``), else None; ``detail``: the student's own text, for the
     instructor only (it may hold anything the kernel saw, hidden inputs included)."""
-
-    def __init__(self, message, exception=None, detail=""):
-        super().__init__(message)
-        self.exception, self.detail = exception, detail
+    kind = Failure.RAISED
+    exception = None
+    detail = ""
 
 
 # the types a message may name when a student's value is not what a check expects
@@ -404,13 +405,13 @@ class Student:
             raise TimeLimit("the test ran past its time limit (is there an endless loop?)") from None
         except wire.WireError:
             raise CheckFailed("the notebook's kernel answered the test with something that is "
-                              "not plain data of a size the grader reads") from None
+                              "not plain data of a size the grader reads", Failure.TYPE) from None
         except (OSError, EOFError) as e:
             raise KernelGone(f"the notebook's kernel stopped answering the test "
                              f"({type(e).__name__})") from None
         if not isinstance(resp, dict):
             raise CheckFailed("the notebook's kernel answered the test with something that is "
-                              "not an answer")
+                              "not an answer", Failure.TYPE)
         return resp
 
     def get(self, name):
@@ -421,9 +422,9 @@ class Student:
         info = self._described[name]
         if info.get("kind") == "missing":
             raise CheckFailed(f"{name} is not defined: run the cell that defines it "
-                              "(and keep its name and signature as given)")
+                              "(and keep its name and signature as given)", Failure.NOT_IMPLEMENTED)
         if info.get("kind") not in ("function", "class"):
-            raise CheckFailed(f"{name} should be a function, got {type_name(info.get('type'))}")
+            raise CheckFailed(f"{name} should be a function, got {type_name(info.get('type'))}", Failure.TYPE)
         return info
 
     def put(self, value):
@@ -479,39 +480,41 @@ class Student:
                               **self.guard}, stand_ins)
         if stand_ins.refused is not None:
             other, why = stand_ins.refused
-            raise CheckFailed(f"{name} calls {other}{where}, {why}, so the test scores 0"
-                              f"\n  hint: {_refusal_hint(name, other, budget)}")
+            fail(Failure.CALLS, f"{name} calls {other}{where}, {why}, so the test scores 0",
+                 hint=_refusal_hint(name, other, budget))
         error = resp.get("error")
         if error is not None:
             if not isinstance(error, dict):
                 error = {}
             if error.get("not_implemented") and not str(error.get("message", "")).strip():
                 raise CheckFailed(f"{name} raised NotImplementedError: replace the "
-                                  "`raise NotImplementedError()` with your code")
+                                  "`raise NotImplementedError()` with your code", Failure.NOT_IMPLEMENTED)
             etype = exception_name(error.get("type"))
-            raise StudentRaised(f"{name} raised {etype}{where}"
-                                + (f"\n  hint: {hint}" if hint else
-                                   "\n  hint: call it on inputs of these shapes to see the message"),
-                                etype if etype in KNOWN_EXCEPTIONS else None,
-                                f"{etype}: {_clip(str(error.get('message', '')))}")
+            raised = StudentRaised.of(Failure.RAISED, f"{name} raised {etype}{where}",
+                                      hint or "call it on inputs of these shapes to see the message")
+            raised.exception = etype if etype in KNOWN_EXCEPTIONS else None
+            raised.detail = f"{etype}: {_clip(str(error.get('message', '')))}"
+            raise raised
         hits = resp.get("hits") or []
         if hits:
             what = describe_hit(hits[0], self.guard) or "a routine this exercise forbids"
-            raise CheckFailed(f"{name} calls {what}: this exercise asks for your own "
-                              "implementation, so the test scores 0")
+            fail(Failure.CALLS, f"{name} calls {what}: this exercise asks for your own "
+                 "implementation, so the test scores 0",
+                 hint=f"compute it with your own operations instead of {what}")
         modified = resp.get("modified")
         if not isinstance(modified, list):
             raise CheckFailed(f"{name}: the notebook's kernel did not say whether the inputs "
                               "were left unchanged")
         if modified:
-            raise CheckFailed(f"{name} modified its argument "
-                              f"{self._modified_name(name, modified[0], args, kwargs, names)} "
-                              f"in place{where}\n  hint: {_INPLACE_HINT}")
+            fail(Failure.IN_PLACE, f"{name} modified its argument "
+                 f"{self._modified_name(name, modified[0], args, kwargs, names)} in place{where}",
+                 hint=_INPLACE_HINT)
         if "value" not in resp:
             raise CheckFailed(f"{name}: the notebook's kernel sent back no result")
         out = resp["value"]
         if repeat and not (isinstance(out, list) and len(out) == repeat):
-            raise CheckFailed(f"{name}: the notebook's kernel sent back the wrong number of results")
+            raise CheckFailed(f"{name}: the notebook's kernel sent back the wrong number of results",
+                              Failure.ARITY)
         if returns is not None:
             out = expect_tuple(name, out, returns)
         if details:
@@ -603,16 +606,16 @@ def sizes(rng, names, n_random=3, ones=True, low=1, high=6):
 def expect_cache(fn, got, want, names, label):
     """The cache a forward returns must hold exactly the prescribed arrays, in order."""
     if not isinstance(got, tuple) or len(got) != len(want):
-        raise CheckFailed(
-            f"{fn}: the cache should be the tuple ({', '.join(names)}) "
-            f"(prescribed in the notebook, because the grader tests your backward with it), "
-            f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, tuple) else ""))
+        fail(Failure.TYPE, f"{fn}: the cache should be the tuple ({', '.join(names)}), got "
+             f"{type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, tuple) else ""),
+             hint="return the cache the notebook prescribes, entry by entry: the grader tests "
+                  "your backward with it")
     layout = f"the cache is ({', '.join(names)}), in this order"
     for i, (name, g, w) in enumerate(zip(names, got, want)):
         if type(g) is not np.ndarray or g.shape != w.shape:
             what = f"an array of shape {g.shape}" if isinstance(g, np.ndarray) else type(g).__name__
-            raise CheckFailed(f"{fn}: cache entry {i} should be {name} of shape {w.shape}, got "
-                              f"{what} ({label})\n  hint: {layout}")
+            fail(Failure.SHAPE, f"{fn}: cache entry {i} should be {name} of shape {w.shape}, got "
+                 f"{what} ({label})", hint=layout)
         expect_close(f"{fn}: cache entry {name} ({label})", g, w, tol=1e-6, show=False,
                      hint=f"{layout}; {name} is in the wrong place or holds something else")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import CheckFailed, expect_array, expect_close, expect_float
+from coursekit.expect import Failure, expect_array, expect_close, expect_float, fail
 from coursekit.gradcheck import rel_error
 
 from .core import check, rng_for, sizes
@@ -30,10 +30,8 @@ N_DRAWS = 400  # per shape in the sign statistics; the threshold is 6 standard d
 
 # ----------------------------------------------------------------------------- helpers
 def _fail(what, hint=None, details=()):
-    lines = [what, *("  " + d for d in details)]
-    if hint:
-        lines.append(f"  hint: {hint}")
-    raise CheckFailed("\n".join(lines))
+    """A wrong property of orthogonal's matrices (its values, over seeds)."""
+    fail(Failure.VALUES, what, hint=hint, details=details)
 
 
 # ----------------------------------------------------------------------------- orthogonal

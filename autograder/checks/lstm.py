@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import CheckFailed, expect_close, expect_equal, expect_tuple
+from coursekit.expect import Failure, expect_close, expect_equal, expect_tuple, fail
 from coursekit.gradcheck import rel_error
 
 from .core import case_label, check, devices, expect_cache, per_step, rng_for, sizes
@@ -262,15 +262,15 @@ def _expect_gates(fn, got, want_gates, pre_activation, label):
     if type(got) is np.ndarray and got.shape == want_gates.shape and got.dtype == np.float64 \
             and rel_error(got, want_gates) > 1e-6:
         if rel_error(got, pre_activation) <= 1e-6:
-            raise CheckFailed(f"{fn}: the cache entry gates ({label}) holds the pre-activations"
-                              "\n  hint: store the activated gates: sigmoid for i, f, o and tanh "
-                              "for g, side by side in the order i, f, g, o")
+            fail(Failure.VALUES, f"{fn}: the cache entry gates ({label}) holds the pre-activations",
+                 hint="store the activated gates: sigmoid for i, f, o and tanh for g, side by "
+                      "side in the order i, f, g, o")
         H = want_gates.shape[-1] // 4
         for p in _permutations():
             if rel_error(got, _join(_split(want_gates, H, GATES), p)) <= 1e-6:
-                raise CheckFailed(f"{fn}: the cache entry gates ({label}) holds the right gates "
-                                  f"in the order {', '.join(p)}\n  hint: store them in the "
-                                  "order i, f, g, o (the backward reads them that way)")
+                fail(Failure.VALUES, f"{fn}: the cache entry gates ({label}) holds the right gates "
+                     f"in the order {', '.join(p)}",
+                     hint="store them in the order i, f, g, o (the backward reads them that way)")
 
 
 # ----------------------------------------------------------------------------- NumPy checks
@@ -293,9 +293,9 @@ def _(student):
             tc = cache[6]
             if type(tc) is np.ndarray and tc.shape == c_want.shape \
                     and rel_error(tc, cache_want[6]) > 1e-6 and rel_error(tc, c_want) <= 1e-6:
-                raise CheckFailed(f"lstm_step_forward: the cache entry tanh_c ({label}) holds "
-                                  "c_next\n  hint: the cache keeps tanh(c_next), which the "
-                                  "backward needs for o's gradient and 1 - tanh_c**2")
+                fail(Failure.VALUES, f"lstm_step_forward: the cache entry tanh_c ({label}) holds c_next",
+                     hint="the cache keeps tanh(c_next), which the backward needs for o's "
+                          "gradient and 1 - tanh_c**2")
         expect_cache("lstm_step_forward", cache, cache_want, STEP_CACHE, label)
 
 
@@ -331,17 +331,16 @@ def _(student):
         args = (x, h0, Wx, Wh, b) + ((c0,) if given else ())
         h, cache = student.call("lstm_forward", *args, returns=("h", "cache"))
         if type(h) is np.ndarray and h.shape == (N, T + 1, H):
-            raise CheckFailed(f"lstm_forward: h ({label}) has shape {h.shape}, expected "
-                              f"{(N, T, H)}\n  hint: h holds h_1..h_T, the states after each "
-                              "step, and not h0")
+            fail(Failure.SHAPE, f"lstm_forward: h ({label}) has shape {h.shape}, expected {(N, T, H)}",
+                 hint="h holds h_1..h_T, the states after each step, and not h0")
         mistakes = _seq_forward_mistakes((x, h0, Wx, Wh, b, c0 if given else np.zeros_like(h0)),
                                          given)
         _expect(f"lstm_forward: h ({label})", h, want, mistakes=mistakes, index=0,
                 hint="h[:, t] is the hidden state after step t; step 0 starts from h0 and c0")
         if isinstance(cache, tuple) and len(cache) == len(SEQ_CACHE):
             if cache[2] is None:
-                raise CheckFailed(f"lstm_forward: the cache entry c0 ({label}) is None\n  hint: "
-                                  "when c0 is None the cache holds the zeros the cell started from")
+                fail(Failure.VALUES, f"lstm_forward: the cache entry c0 ({label}) is None",
+                     hint="when c0 is None the cache holds the zeros the cell started from")
             pre = np.empty_like(cache_want[5])  # the pre-activations of every step
             h_prev = np.concatenate([h0[:, None], want[:, :-1]], axis=1)
             pre[...] = x @ Wx + h_prev @ Wh + b
@@ -380,9 +379,8 @@ def _(student):
         got = student.call("lstm_param_count", D, H)
         label = f"input_size={D}, hidden_size={H}"
         if isinstance(got, (float, np.floating)):
-            raise CheckFailed(f"lstm_param_count ({label}): expected an int, got "
-                              f"{type(got).__name__}\n  hint: a count is an integer: use * "
-                              "and +, or int(...), not /")
+            fail(Failure.TYPE, f"lstm_param_count ({label}): expected an int, got {type(got).__name__}",
+                 hint="a count is an integer: use * and +, or int(...), not /")
         known = {4 * (D * H + H * H): "each gate has a bias vector of H entries too",
                  4 * (D * H + H * H + 2 * H): "one bias vector per gate, as Keras counts "
                                               "(PyTorch's second bias is not counted here)",
@@ -428,26 +426,27 @@ def _expect_tensor(name, got, want, like, hint=None, mistakes=(), index=0, tol32
     import torch
 
     if not isinstance(got, torch.Tensor):
-        raise CheckFailed(f"{name}: expected a torch.Tensor, got {type(got).__name__}"
-                          "\n  hint: compute with torch operations on the input tensors")
+        fail(Failure.TYPE, f"{name}: expected a torch.Tensor, got {type(got).__name__}",
+             hint="compute with torch operations on the input tensors")
     if got.dtype != like.dtype or got.device != like.device:
-        raise CheckFailed(f"{name}: expected a {like.dtype} tensor on {like.device} like the "
-                          f"inputs, got {got.dtype} on {got.device}\n  hint: create new tensors "
-                          "from the inputs (torch.zeros_like, or dtype=x.dtype, device=x.device)")
+        fail(Failure.DTYPE, f"{name}: expected a {like.dtype} tensor on {like.device} like the "
+             f"inputs, got {got.dtype} on {got.device}",
+             hint="create new tensors from the inputs (torch.zeros_like, or dtype=x.dtype, "
+                  "device=x.device)")
     if tuple(got.shape) != want.shape:
-        raise CheckFailed(f"{name}: expected shape {want.shape}, got {tuple(got.shape)}")
+        fail(Failure.SHAPE, f"{name}: expected shape {want.shape}, got {tuple(got.shape)}")
     g = got.detach().to("cpu", torch.float64).numpy()
     if like.dtype == torch.float64:
         _expect(name, g, want, hint=hint, mistakes=mistakes, index=index)
         return
     if not np.all(np.isfinite(g)):
-        raise CheckFailed(f"{name} holds nan or inf")
+        fail(Failure.VALUES, f"{name} holds nan or inf")
     scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-30)
     err = float(np.max(np.abs(g - want), initial=0.0)) / scale
     if not err <= tol32:
-        raise CheckFailed(f"{name} has the right shape {want.shape} but the wrong values\n"
-                          f"  largest error {err:.3g} relative to the largest entry (tolerance "
-                          f"{tol32:g} in float32)" + (f"\n  hint: {hint}" if hint else ""))
+        fail(Failure.VALUES, f"{name} has the right shape {want.shape} but the wrong values", hint=hint,
+             details=[f"largest error {err:.3g} relative to the largest entry (tolerance "
+                      f"{tol32:g} in float32)"])
 
 
 CELL_HINTS = {"dx": "dx = da @ Wx.T", "dh": "dh = da @ Wh.T",
@@ -477,8 +476,8 @@ def _(student):
     rng = rng_for("test_LSTMCellFunction")
     info = student.get("LSTMCellFunction")
     if not info.get("autograd_function"):
-        raise CheckFailed("LSTMCellFunction should be a class derived from "
-                          "torch.autograd.Function, with static methods forward and backward")
+        fail(Failure.TYPE, "LSTMCellFunction should be a class derived from "
+             "torch.autograd.Function, with static methods forward and backward")
     shapes = sizes(rng, "NDH", n_random=2)
     with _full_precision():
         for device, dtype in itertools.product(devices(), (torch.float64, torch.float32)):
@@ -498,9 +497,9 @@ def _(student):
                                            names=("x", "h", "c", "Wx", "Wh", "b"))
                 for name, t, h in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, held):
                     if not _same_tensor(student.fetch(h), t):
-                        raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
-                                          "modified in place by forward\n  hint: use out-of-place "
-                                          "operations (c_next = f * c + i * g, not c.mul_(f))")
+                        fail(Failure.IN_PLACE, f"LSTMCellFunction: the input {name} ({label}) was "
+                             "modified in place by forward",
+                             hint="use out-of-place operations (c_next = f * c + i * g, not c.mul_(f))")
                 h_next, c_next = expect_tuple("LSTMCellFunction.apply", out, ("h_next", "c_next"))
                 mistakes = _step_forward_mistakes(args)
                 _expect_tensor(f"LSTMCellFunction: c_next ({label})", c_next, c_want, inputs[0],
@@ -508,9 +507,9 @@ def _(student):
                 _expect_tensor(f"LSTMCellFunction: h_next ({label})", h_next, h_want, inputs[0],
                                hint="h_next = o * tanh(c_next)", mistakes=mistakes, index=0)
                 if h_next.grad_fn is None:
-                    raise CheckFailed(f"LSTMCellFunction: h_next ({label}) has no grad_fn\n  hint: "
-                                      "return the output tensors of forward as they are (not "
-                                      "detached), and call the function as LSTMCellFunction.apply")
+                    fail(Failure.OTHER, f"LSTMCellFunction: h_next ({label}) has no grad_fn",
+                         hint="return the output tensors of forward as they are (not detached), "
+                              "and call the function as LSTMCellFunction.apply")
                 # upstream gradients: both outputs used, and (on one case) only one of them,
                 # where autograd hands backward zeros for the unused output
                 dh = rng.standard_normal((N, H)).astype(npdt).astype(np.float64)
@@ -533,9 +532,9 @@ def _(student):
                                 f"({label}{note})")
                         other = _swapped(grads, want, j)
                         if other is not None:
-                            raise CheckFailed(f"{what} holds the gradient of {other[1:]}\n  hint: "
-                                              "return one gradient per input of forward, in its "
-                                              "order: (dx, dh, dc, dWx, dWh, db)")
+                            fail(Failure.GRADIENT, f"{what} holds the gradient of {other[1:]}",
+                                 hint="return one gradient per input of forward, in its order: "
+                                      "(dx, dh, dc, dWx, dWh, db)")
                         hint = CELL_HINTS[name]
                         if name in ("dWx", "dWh", "db") and dtype == torch.float64 \
                                 and isinstance(g, torch.Tensor):
@@ -544,6 +543,5 @@ def _(student):
                         _expect_tensor(what, g, w, like, hint=hint, mistakes=bw_mistakes, index=j)
                 for name, t, h in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, held):
                     if not _same_tensor(student.fetch(h), t):
-                        raise CheckFailed(f"LSTMCellFunction: the input {name} ({label}) was "
-                                          "modified in place by backward\n  hint: use "
-                                          "out-of-place operations")
+                        fail(Failure.IN_PLACE, f"LSTMCellFunction: the input {name} ({label}) was "
+                             "modified in place by backward", hint="use out-of-place operations")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import CheckFailed, expect_array, expect_close
+from coursekit.expect import CheckFailed, Failure, expect_array, expect_close, fail
 
 from .core import case_label, check, expect_grads, rng_for, sizes
 from .rnn_bptt import seq_inputs
@@ -57,15 +57,15 @@ def _(student):
         data = series.reshape(len(series), -1)
         for name, shift, got, want in (("xs", 0, xs, want_x), ("ys", 1, ys, want_y)):
             if isinstance(got, np.ndarray) and got.shape == (B, K, S, data.shape[1]) != want.shape:
-                raise CheckFailed(f"tbptt_batches: {name} ({label}): expected shape (K, B, S, D) = "
-                                  f"{want.shape}, got (B, K, S, D) = {got.shape}\n"
-                                  "  hint: move the chunk axis to the front (transpose(1, 0, 2, "
-                                  "3)), so that xs[k] is one batch of B chunks")
+                fail(Failure.SHAPE, f"tbptt_batches: {name} ({label}): expected shape (K, B, S, D) "
+                     f"= {want.shape}, got (B, K, S, D) = {got.shape}",
+                     hint="move the chunk axis to the front (transpose(1, 0, 2, 3)), so that "
+                          "xs[k] is one batch of B chunks")
             expect_array(f"tbptt_batches: {name} ({label})", got, want.shape)
             if name == "ys" and np.array_equal(got, want_x):
-                raise CheckFailed(f"tbptt_batches: ys equals xs ({label})\n"
-                                  "  hint: the target of a step is the next value of the series: "
-                                  "ys[k, b, s] is the value that follows xs[k, b, s]")
+                fail(Failure.VALUES, f"tbptt_batches: ys equals xs ({label})",
+                     hint="the target of a step is the next value of the series: ys[k, b, s] "
+                          "is the value that follows xs[k, b, s]")
             try:
                 expect_close(f"tbptt_batches: {name} ({label})", got, want, tol=1e-12, show=False,
                              hint="stream b is the b-th contiguous block of K*S input steps; "
@@ -75,7 +75,7 @@ def _(student):
                 hint = layout_hint(got, data, shift, B, S, K)
                 if hint is None:
                     raise
-                raise CheckFailed(str(e).split("\n  hint:")[0] + f"\n  hint: {hint}") from None
+                fail(e.kind, e.what, hint=hint, details=e.details)
 
 
 # ----------------------------------------------------------------------------- truncated backward

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import reference as ref
-from coursekit.expect import CheckFailed, expect_close, expect_equal, expect_float
+from coursekit.expect import Failure, expect_close, expect_equal, expect_float, fail
 
 from .core import case_label, check, once, per_row, rng_for, sizes
 
@@ -22,13 +22,12 @@ NO_SCIPY = ("scipy/spatial/distance.py", "sklearn/metrics/pairwise.py")
 def expect_int64(name, got, want, hint=None):
     """An int64 array equal to ``want`` entry by entry (shape, integer dtype, values, int64)."""
     if isinstance(got, np.ndarray) and got.shape != want.shape:
-        raise CheckFailed(f"{name}: expected shape {want.shape}, got {got.shape}"
-                          + (f"\n  hint: {hint}" if hint else ""))
+        fail(Failure.SHAPE, f"{name}: expected shape {want.shape}, got {got.shape}", hint=hint)
     expect_equal(name, got, want, hint=hint, show=False)
     if got.dtype != np.int64:
-        raise CheckFailed(f"{name}: expected dtype int64, got {got.dtype.name}\n"
-                          "  hint: the result keeps the dtype of token_ids (here not int64) "
-                          "unless you convert it: .astype(np.int64)")
+        fail(Failure.DTYPE, f"{name}: expected dtype int64, got {got.dtype.name}",
+             hint="the result keeps the dtype of token_ids (here not int64) unless you convert "
+                  "it: .astype(np.int64)")
 
 
 def token_ids(rng, L, V, dtype=np.int64):
@@ -66,14 +65,14 @@ def _(student):
         label = case_label(L=L, window=w) + ("" if dtype is np.int64 else ", token_ids int32")
         if isinstance(got, np.ndarray) and got.shape == (want.shape[0], 2) and want.shape[0]:
             if not np.array_equal(got, want) and np.array_equal(got, want[:, ::-1]):
-                raise CheckFailed(f"skipgram_pairs ({label}): the two columns are swapped\n"
-                                  "  hint: each row is (center, context): pairs[:, 0] is "
-                                  "token_ids[i], pairs[:, 1] is token_ids[j]")
+                fail(Failure.VALUES, f"skipgram_pairs ({label}): the two columns are swapped",
+                     hint="each row is (center, context): pairs[:, 0] is token_ids[i], "
+                          "pairs[:, 1] is token_ids[j]")
             if not np.array_equal(got, want) and (
                     sorted(map(tuple, got.tolist())) == sorted(map(tuple, want.tolist()))):
-                raise CheckFailed(f"skipgram_pairs ({label}): the right pairs in the wrong "
-                                  "order\n  hint: loop over the positions i first, then over "
-                                  "j = i - window, ..., i + window in increasing order")
+                fail(Failure.VALUES, f"skipgram_pairs ({label}): the right pairs in the wrong order",
+                     hint="loop over the positions i first, then over j = i - window, ..., "
+                          "i + window in increasing order")
         expect_int64(f"skipgram_pairs ({label})", got, want,
                      hint=f"expected {want.shape[0]} pairs (each position pairs with every "
                           "j != i at distance <= window that lies inside the corpus; no "

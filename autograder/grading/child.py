@@ -23,9 +23,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from autograder.grading import clean
 from autograder.grading.outcomes import CellStatus, KernelState
+from coursekit.expect import Failure
 
 MAX_RESTARTS = 3
 # what the grading process may allocate beyond what it holds when it starts: the checks need
@@ -62,12 +64,25 @@ def course_check(cell):
     return tuple(mark) if isinstance(mark, list) and len(mark) == 2 else None
 
 
-def hidden_check(kernel, assignment, grade_id, timeout):
-    """Run the check ``grade_id`` against the kernel's namespace; (passed, message, detail).
+class Verdict(NamedTuple):
+    """What a hidden check found. ``message`` is the grader's own words (it goes to the
+    gradebook and the feedback); ``detail``, the student's exception text if any, only to the
+    executed notebook that the instructor reads; ``kind`` and ``hint`` say what the mistake
+    was as values (the report counts mistakes by them)."""
+    passed: bool
+    message: str = ""
+    detail: str = ""
+    kind: Failure | None = None
+    hint: str | None = None
 
-    ``message`` is the grader's own words (it goes to the gradebook and the feedback);
-    ``detail``, the student's exception text if any, only to the executed notebook that
-    the instructor reads."""
+    def record(self):
+        """The verdict as verdicts.json holds it."""
+        return {"passed": self.passed, "message": self.message,
+                "kind": None if self.kind is None else str(self.kind), "hint": self.hint}
+
+
+def hidden_check(kernel, assignment, grade_id, timeout):
+    """Run the check ``grade_id`` against the kernel's namespace; returns a Verdict."""
     from autograder.checks import CheckFailed, get_check
     from autograder.checks.core import KernelGone, SocketLink, Student
 
@@ -75,19 +90,19 @@ def hidden_check(kernel, assignment, grade_id, timeout):
     try:
         conn = kernel.connect()
     except OSError:
-        return False, "the hidden test could not reach the notebook's kernel", ""
+        return Verdict(False, "the hidden test could not reach the notebook's kernel", kind=Failure.KERNEL)
     link = SocketLink(conn, time.monotonic() + timeout)
-    gone, detail = False, ""
+    gone, detail, kind, hint = False, "", None, None
     try:
         check.run(Student(link, check))
         passed, message = True, ""
-    except KernelGone as e:
-        passed, message, gone = False, str(e), True
     except CheckFailed as e:
-        passed, message, detail = False, str(e), getattr(e, "detail", "")
+        passed, message, kind, hint = False, str(e), e.kind, e.hint
+        detail = getattr(e, "detail", "")
+        gone = isinstance(e, KernelGone)
     except Exception as e:  # values our comparisons could not use: not a pass
-        passed, message = False, ("the hidden test could not use what your code returned "
-                                  f"({type(e).__name__})")
+        passed, message, kind = False, ("the hidden test could not use what your code returned "
+                                        f"({type(e).__name__})"), Failure.TYPE
         detail = f"{type(e).__name__}: {str(e)[:300]}"
     finally:
         link.close()
@@ -95,8 +110,9 @@ def hidden_check(kernel, assignment, grade_id, timeout):
     if gone:
         kernel.settle()  # a kernel going down is seen dead before the next cell runs
     if passed and not kernel.alive():
-        passed, message = False, "the kernel died during the hidden test"
-    return passed, clean.text(message, 2000), clean.text(detail, 2000)
+        passed, message, kind = False, "the kernel died during the hidden test", Failure.KERNEL
+    return Verdict(passed, clean.text(message, 2000), clean.text(detail, 2000), kind,
+                   None if hint is None else clean.text(hint, 500))
 
 
 def _verdict_output(passed, message, detail, function):
@@ -180,9 +196,9 @@ class Grading:
         gid = nbgrader_meta(cell).get("grade_id")
         mark = course_check(cell)
         if mark is not None:
-            passed, message, detail = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
-            self.verdicts[gid] = {"passed": passed, "message": message}
-            cell["outputs"] = [_verdict_output(passed, message, detail,
+            verdict = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
+            self.verdicts[gid] = verdict.record()
+            cell["outputs"] = [_verdict_output(verdict.passed, verdict.message, verdict.detail,
                                                gid.removeprefix("test_"))]
             return KernelState.OK if self.kernel.alive() else KernelState.DEAD
         run = self.kernel.execute(_source(cell), self.timeout)
@@ -198,7 +214,10 @@ class Grading:
                        CellStatus.DEAD: "the kernel died in this cell",
                        CellStatus.ERROR: clean.text(f"{run.ename}: {run.evalue}".strip(": "), 2000)
                        }[run.status]
-            self.verdicts[gid] = {"passed": run.status is CellStatus.OK, "message": message}
+            kind = {CellStatus.OK: None, CellStatus.TIMEOUT: Failure.TIMEOUT,
+                    CellStatus.HUNG: Failure.TIMEOUT, CellStatus.DEAD: Failure.KERNEL,
+                    CellStatus.ERROR: Failure.OTHER}[run.status]
+            self.verdicts[gid] = Verdict(run.status is CellStatus.OK, message, kind=kind).record()
         return _after(run.status, self.kernel.alive())
 
     def replay_cell(self, cell):

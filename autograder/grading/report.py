@@ -1,8 +1,10 @@
 """The instructor's report of one assignment: what the class got right and wrong.
 
 One HTML page: the distribution of autograded scores, the share of students who passed
-each graded function, and each function's most common failure messages, so that the next
-lecture can start from what the class got wrong.
+each graded function, and each function's most common mistakes, so that the next lecture can
+start from what the class got wrong. A mistake is the kind of failure and the hint the check
+gave (typed fields of the verdict, never parsed from its message), so the same mistake on
+different cases counts once.
 """
 from __future__ import annotations
 
@@ -10,34 +12,56 @@ import base64
 import collections
 import html
 import io
-import re
+from typing import NamedTuple
+
+from coursekit.expect import Failure
 
 from . import records
 from .outcomes import Status, UsageError
 
-_LABEL = re.compile(r" \([A-Za-z]+=\d+(?:, [A-Za-z]+=\d+)*\)")  # the "(N=1, H=3)" of a case
-_NUMBER = re.compile(r"(?<=[(, =])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=[,)])")  # in a tuple or key=value
+
+class Mistake(NamedTuple):
+    """One kind of mistake of one function: the kind of failure and the check's hint (None
+    when it gave none). ``example`` is the first line of one student's message, shown beside
+    it; it plays no part in telling mistakes apart."""
+    kind: Failure
+    hint: str | None
 
 
-def common_message(message):
-    """The first line of a failure message with case labels and numbers taken out, so that
-    the same mistake on different cases counts once."""
-    first = message.splitlines()[0] if message else "failed"
-    return _NUMBER.sub("#", _LABEL.sub("", first))
+def mistake(test):
+    """The Mistake of a failed test record (``records.results`` rows' tests)."""
+    try:
+        kind = Failure(test.get("kind"))
+    except ValueError:  # a result graded before verdicts carried their kind
+        kind = Failure.OTHER
+    hint = test.get("hint")
+    return Mistake(kind, hint if isinstance(hint, str) and hint else None)
 
 
 def summarize(rows):
-    """(scores, per_test) where per_test[grade_id] = (passed, total, Counter of messages)."""
+    """(scores, per_test) where per_test[grade_id] = (passed, total, Counter of Mistakes,
+    {Mistake: an example message's first line})."""
     scores = [r["score"] for r in rows]
     per_test = {}
     for r in rows:
         for gid, t in r["tests"].items():
-            passed, total, msgs = per_test.get(gid, (0, 0, collections.Counter()))
+            passed, total, counts, examples = per_test.get(gid, (0, 0, collections.Counter(), {}))
             ok = t["score"] == t["max_score"]
             if not ok and r["status"] == Status.GRADED:  # a missing notebook says nothing of a function
-                msgs[common_message(t["message"])] += 1
-            per_test[gid] = (passed + ok, total + 1, msgs)
+                m = mistake(t)
+                counts[m] += 1
+                examples.setdefault(m, (t.get("message") or "failed").splitlines()[0])
+            per_test[gid] = (passed + ok, total + 1, counts, examples)
     return scores, per_test
+
+
+def describe(m, example):
+    """HTML for one mistake: its kind, its hint and an example message."""
+    e = html.escape
+    text = f"<b>{e(str(m.kind))}</b>"
+    if m.hint:
+        text += f": {e(m.hint)}"
+    return text + f"<br><small>e.g. {e(example)}</small>"
 
 
 def _png(fig):
@@ -60,7 +84,7 @@ def figures(scores, per_test, max_score):
     hist = _png(fig)
     plt.close(fig)
     names = list(per_test)
-    share = [100 * p / t for p, t, _ in per_test.values()]
+    share = [100 * p / t for p, t, *_ in per_test.values()]
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
     ax.barh(names[::-1], share[::-1], color="#55a868")
     ax.set_xlim(0, 100)
@@ -100,9 +124,9 @@ def write(course, assignment, path=None):
            f"{_problems(rows)}</p>",
            f"<h2>Scores</h2><img alt='score histogram' src='data:image/png;base64,{hist}'>",
            f"<h2>Passed, per function</h2><img alt='pass share per test' src='data:image/png;base64,{bars}'>",
-           "<h2>Most common failures</h2><table><tr><th>test</th><th>passed</th><th>failures (count)</th></tr>"]
-    for gid, (passed, total, msgs) in per_test.items():
-        common = "<br>".join(f"{e(m)} ({n})" for m, n in msgs.most_common(3)) or "-"
+           "<h2>Most common failures</h2><table><tr><th>test</th><th>passed</th><th>most common mistakes (count)</th></tr>"]
+    for gid, (passed, total, counts, examples) in per_test.items():
+        common = "<br>".join(f"{describe(m, examples[m])} ({n})" for m, n in counts.most_common(3)) or "-"
         out.append(f"<tr><td>{e(gid)}</td><td>{passed} / {total}</td><td>{common}</td></tr>")
     out.append("</table>")
     path = path or course.root / "reports" / f"{assignment}.html"

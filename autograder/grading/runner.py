@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.expect import Failure
 from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
 from . import clean
@@ -176,7 +177,10 @@ def prepare(source, submitted):
 
 def score(source, verdicts, result):
     """Fill result.tests and result.written from the verdicts the grader's process wrote
-    (grade_id -> {passed, message}); a test without a verdict did not run."""
+    (grade_id -> {passed, message, kind, hint}); a test without a verdict did not run.
+
+    Each test gets score, max_score, message and, when it failed, kind (a ``Failure`` value)
+    and hint (None, or the advice the check gave)."""
     for cell in source.cells:
         m = nbgrader_meta(cell)
         if not m.get("grade"):
@@ -188,12 +192,26 @@ def score(source, verdicts, result):
                 passed, message = v.get("passed") is True, clean.text(v.get("message", ""), 2000)
                 if not passed and not message:
                     message = "the test failed"
+                kind, hint = _failure(v.get("kind")), v.get("hint")
+                hint = clean.text(hint, 500) if isinstance(hint, str) and hint else None
             else:  # the run stopped before it
                 passed, message = False, f"not run: {result.reason}" if result.reason else "not run"
+                kind, hint = Failure.NOT_RUN, None
             result.tests[gid] = {"score": points if passed else 0.0, "max_score": points,
                                  "message": message}
+            if not passed:
+                result.tests[gid].update(kind=str(kind), hint=hint)
         else:
             result.written[gid] = points
+
+
+def _failure(value):
+    """The Failure a verdict file names; OTHER for anything else (the file is the grading
+    process's, but a bad value must not stop the class's grading)."""
+    try:
+        return Failure(value)
+    except ValueError:
+        return Failure.OTHER
 
 
 def zero(source, student, status, reason):
@@ -205,7 +223,8 @@ def zero(source, student, status, reason):
             points = float(m.get("points", 0))
             if is_test_cell(cell):
                 result.tests[m["grade_id"]] = {"score": 0.0, "max_score": points,
-                                               "message": reason}
+                                               "message": reason, "kind": str(Failure.NOT_RUN),
+                                               "hint": None}
             else:
                 result.written[m["grade_id"]] = points
     return result
