@@ -81,8 +81,10 @@ def graded(course, tmp_path_factory):
     """Grade a class with one student per situation; returns (json, submissions folder)."""
     subs = tmp_path_factory.mktemp("subs")
     good = "def double(x):\n    return x + x"
+    plots = ("import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.title('my plot')\nplt.show()\n"
+             "plt.figure()\nplt.plot([1, 2])\n")  # one figure shown, one left for the cell's end
     write(subs / "ann", "whatever I called it.ipynb",
-          answer(answer(released(course), "double", good), "square", "def square(x):\n    return x ** 2"))
+          answer(answer(released(course), "double", good), "square", plots + "def square(x):\n    return x ** 2"))
     write(subs / "ben", "toy.ipynb", answer(released(course), "double", good))  # square missing
     # hard-coded for the visible case, and the test cell emptied and the other one deleted
     tampered = answer(released(course), "double", "def double(x):\n    return 4 if x == 2 else 0")
@@ -121,6 +123,19 @@ def test_every_student_gets_a_grade_with_a_reason(graded):
                              ("gus", "graded", "kernel died in cell 3; the kernel was restarted"),
                              ("jon", "missing", "several notebooks")]:
         assert g[s]["score"] == 0 and g[s]["status"] == status and words in g[s]["reason"], s
+
+
+def test_the_executed_notebook_shows_the_students_figures(course, graded):
+    """The formgrader shows what autograded/ holds: a cell's figures are PNG outputs there."""
+    import base64
+
+    nb = nbformat.read(str(course / "autograded" / "ann" / "toy" / "toy.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
+    pngs = [o.data["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) == 2, cell.outputs
+    for png in pngs:
+        raw = base64.b64decode(png)
+        assert raw.startswith(b"\x89PNG") and 1000 < len(raw) < (1 << 20)
 
 
 def test_locked_cells_are_restored_from_the_source(graded):

@@ -23,6 +23,9 @@ from pathlib import Path
 from .outcomes import CellStatus, Defused, UsageError
 
 OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
+# matplotlib's backend in a kernel: IPython's inline backend, so that a figure a cell draws
+# is a PNG output of the executed notebook (the formgrader shows it), within OUTPUT_BUDGET
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused by zmq
 
 
@@ -206,7 +209,7 @@ class Kernel:
         roots, links, masks = readable(self.hidden + [str(self.chan.parent.parent)])
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
                "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-               "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": "agg",
+               "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": INLINE_BACKEND,
                "IPYTHONDIR": str(self.work / ".ipython"), "MPLCONFIGDIR": str(self.work / ".mpl"),
                "JUPYTER_RUNTIME_DIR": str(self.work / ".runtime"),
                "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -575,7 +578,7 @@ class Zygote:
 
         self.tmp = tempfile.TemporaryDirectory(prefix="zygote-")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.tmp.name,
-               "MPLCONFIGDIR": self.tmp.name, "MPLBACKEND": "agg", "LANG": "C.UTF-8",
+               "MPLCONFIGDIR": self.tmp.name, "MPLBACKEND": INLINE_BACKEND, "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
         if os.environ.get("OMP_NUM_THREADS"):
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]

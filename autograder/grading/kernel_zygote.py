@@ -46,9 +46,8 @@ def warm_up():
     it (which ipykernel does for every kernel it starts) was 0.26 s of a 0.39 s start.
     """
     sys.modules["debugpy"] = None  # ipykernel.debugger then sets _is_debugpy_available = False
-    import matplotlib
-
-    matplotlib.use("agg")
+    # pyplot with the inline backend named (MPLBACKEND) but not loaded: it loads, and hooks
+    # into the kernel's shell to show each cell's figures, at the kernel's first plot
     import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
     try:
