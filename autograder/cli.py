@@ -58,7 +58,10 @@ def cmd_grade(args):
                                     scheduler=args.scheduler)
     print(classroom.table(results, wall=time.monotonic() - start))
     if args.json:
-        Path(args.json).write_text(json.dumps(classroom.to_json(results), indent=2) + "\n")
+        from .grading import records
+
+        doc = classroom.to_json(results, records.standings(course.db_url, args.assignment))
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 
@@ -77,8 +80,8 @@ def cmd_export(args):
     course = _course(args)
     rows = records.export_rows(course.db_url)
     out = open(args.to, "w", newline="") if args.to else sys.stdout
-    fields = ["student", "assignment", "score", "max_score", "auto_score", "written_score",
-              "needs_manual_grade", "status", "reason"]
+    fields = ["student", "assignment", "score", "max_score", "tests_score", "written_score",
+              "extra_credit", "needs_manual_grade", "overridden", "status", "reason"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)

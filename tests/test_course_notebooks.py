@@ -179,4 +179,4 @@ def test_the_export_has_a_row_per_student_and_assignment(class_results):
     assert assignments == set(ASSIGNMENTS)
     assert len(rows) == len(students) * len(assignments)
     solution_rows = [r for r in rows if r["student"] == "solution"]
-    assert all(float(r["auto_score"]) > 0 for r in solution_rows)
+    assert all(float(r["tests_score"]) > 0 for r in solution_rows)

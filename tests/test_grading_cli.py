@@ -167,20 +167,79 @@ def test_export_feedback_and_report(course, graded):
     assert "<td>test_double</td><td>3 / 10</td><td><b>other</b><br><small>e.g. " in report
 
 
-def test_a_regrade_keeps_manual_grades(course, graded):
+def formgrader_sets(db, student, grade_id, score, comment=None):
+    """What the formgrader's grade and comment handlers do when the instructor types a score
+    (nbgrader.server_extensions.formgrader.apihandlers.GradeHandler.put)."""
     from nbgrader.api import Gradebook
 
+    with Gradebook(db) as gb:
+        grade = gb.find_grade(grade_id, "toy", "toy", student)
+        grade.manual_score = score
+        grade.needs_manual_grade = score is None and grade.auto_score is None
+        if comment is not None:
+            gb.find_comment(grade_id, "toy", "toy", student).manual_comment = comment
+        gb.db.commit()
+
+
+def figures(course, db, json_path):
+    """Every figure of ann's and ben's grades, as each place shows it."""
+    from nbgrader.api import Gradebook
+
+    assert main(["export", "--course", str(course), "--to", str(course / "grades.csv")]) == 0
+    rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    assert main(["feedback", "toy", "--course", str(course)]) == 0
+    pages = {s: (course / "feedback" / s / "toy" / "toy.html").read_text() for s in ("ann", "ben")}
+    with Gradebook(db) as gb:  # what the formgrader shows: nbgrader's own figures
+        formgrader = {s: (gb.find_submission("toy", s).score, gb.find_submission("toy", s).needs_manual_grade,
+                          gb.find_grade("test_square", "toy", "toy", s).score) for s in ("ann", "ben")}
+    return rows, pages, formgrader, json.loads(json_path.read_text())
+
+
+def test_the_instructors_grades_stand_and_every_figure_agrees(course, graded):
+    """The rule: an override stands until the instructor removes it; a re-grade changes only
+    autograded scores. Formgrader, export, feedback, report and --json agree on every figure."""
     _, subs = graded
     db = f"sqlite:///{course / 'gradebook.db'}"
-    with Gradebook(db) as gb:
-        gb.find_grade("written_why", "toy", "toy", "ann").manual_score = 1.5
-        gb.db.commit()
+    formgrader_sets(db, "ann", "written_why", 1.5, comment="Right: $\\sigma'(x) \\le 1/4$, so it *vanishes*.")
+    formgrader_sets(db, "ben", "test_square", 1.0)  # ben's square was missing: the instructor gives the point
+    out = course / "regrade.json"
     assert main(["grade", "toy", str(subs), "--course", str(course), "--cell-timeout", "5",
-                 "--quiet"]) == 0
+                 "--quiet", "--json", str(out)]) == 0
+    rows, pages, fg, doc = figures(course, db, out)
+
+    # ann: 3 / 3 on the tests, 1.5 / 2 written: 4.5 / 5 everywhere
+    assert fg["ann"][:2] == (4.5, False)
+    assert (rows["ann"]["score"], rows["ann"]["tests_score"], rows["ann"]["written_score"]) == ("4.5", "3.0", "1.5")
+    assert rows["ann"]["needs_manual_grade"] == "False" and rows["ann"]["max_score"] == "5.0"
+    assert doc["ann"]["total"] == 4.5 and doc["ann"]["max_total"] == 5
+    assert doc["ann"]["written"] == {"written_why": {"score": 1.5, "max_score": 2.0}}
+    assert "<b id='total'>4.5 / 5</b>" in pages["ann"] and "<td>1.5 / 2</td>" in pages["ann"]
+    assert "<math" in pages["ann"] and "<em>vanishes</em>" in pages["ann"]  # the comment, math as MathML
+    assert "<script" not in pages["ann"].lower()
+
+    # ben: the override stands after the re-grade, counted once, never flagged for review again
+    assert fg["ben"] == (3.0, True, 1.0)  # 2 + 1 on the tests; the written answer is pending
+    assert (rows["ben"]["score"], rows["ben"]["tests_score"], rows["ben"]["written_score"]) == ("3.0", "3.0", "")
+    assert rows["ben"]["overridden"] == "test_square" and rows["ben"]["needs_manual_grade"] == "True"
+    assert doc["ben"]["score"] == 3 and doc["ben"]["total"] == 3
+    assert doc["ben"]["tests"]["test_square"] == {"score": 1.0, "max_score": 1.0, "auto_score": 0.0,
+                                                  "overridden": True}
+    assert "<b id='total'>3 / 5 so far</b>" in pages["ben"] and "points set by the instructor" in pages["ben"]
+    assert "not graded yet" in pages["ben"]
+    from nbgrader.api import Gradebook
+
     with Gradebook(db) as gb:
-        assert gb.find_grade("written_why", "toy", "toy", "ann").manual_score == 1.5
-        assert gb.find_submission("toy", "ann").score == 4.5
+        assert not gb.find_grade("test_square", "toy", "toy", "ben").needs_manual_grade
         assert len(gb.find_assignment("toy").submissions) == 10  # updated, not doubled
+    assert main(["report", "toy", "--course", str(course)]) == 0
+    report = (course / "reports" / "toy.html").read_text()
+    assert "<td>test_square</td><td>3 / 10</td>" in report  # ben's overridden test counts as passed
+
+    # the instructor removes the override: the autograded score is back, everywhere
+    formgrader_sets(db, "ben", "test_square", None)
+    rows, pages, fg, _ = figures(course, db, out)
+    assert fg["ben"] == (2.0, True, 0.0) and rows["ben"]["overridden"] == ""
+    assert "<b id='total'>2 / 5 so far</b>" in pages["ben"]
 
 
 def test_check_lists_the_visible_tests(course, graded, capsys):

@@ -200,6 +200,7 @@ class Grading:
             self.verdicts[gid] = verdict.record()
             cell["outputs"] = [_verdict_output(verdict.passed, verdict.message, verdict.detail,
                                                gid.removeprefix("test_"))]
+            cell["execution_count"] = index + 1  # it ran (here, not in the kernel): no "In [ ]"
             return KernelState.OK if self.kernel.alive() else KernelState.DEAD
         run = self.kernel.execute(_source(cell), self.timeout)
         cell["outputs"] = run.outputs

@@ -190,13 +190,26 @@ def table(results, wall=None):
     return "\n".join(lines)
 
 
-def to_json(results):
+def to_json(results, standings=None):
     """The --json document: student -> score, max_score, status, reason, walls (what the
-    sandbox applied to the kernel), tests."""
-    return {r.student: {"score": r.score, "max_score": r.max_score, "status": r.status,
-                        "reason": r.reason, "walls": r.walls, "seconds": round(r.seconds, 3),
-                        "compute_seconds": round(r.compute, 3),
-                        "grader_mib": round(r.grader_mib, 1),
-                        "tests": {g: {"score": t["score"], "max_score": t["max_score"]}
-                                  for g, t in r.tests.items()}}
-            for r in results}
+    sandbox applied to the kernel), tests, and, from the grade as it stands in the gradebook
+    (``records.standings``, when given), total and max_total (with the written answers),
+    written, and each test's override: the figures of the formgrader and the export."""
+    out = {}
+    for r in results:
+        doc = {"score": r.score, "max_score": r.max_score, "status": r.status,
+               "reason": r.reason, "walls": r.walls, "seconds": round(r.seconds, 3),
+               "compute_seconds": round(r.compute, 3), "grader_mib": round(r.grader_mib, 1),
+               "tests": {g: {"score": t["score"], "max_score": t["max_score"]}
+                         for g, t in r.tests.items()}}
+        st = (standings or {}).get(r.student)
+        if st is not None:
+            doc["score"] = st.tests_score
+            doc["tests"] = {g: {"score": t.score, "max_score": t.max_score,
+                                **({"auto_score": t.auto_score, "overridden": True}
+                                   if t.overridden else {})} for g, t in st.tests.items()}
+            doc["written"] = {g: {"score": w.score, "max_score": w.max_score}
+                              for g, w in st.written.items()}
+            doc["total"], doc["max_total"] = st.score, st.max_score
+        out[r.student] = doc
+    return out

@@ -90,13 +90,13 @@ _ATTRIBUTES = {"a": ["href", "title"], "abbr": ["title"], "td": ["colspan", "row
                "th": ["colspan", "rowspan"]}
 
 
-def _sanitizer():
+def html_sanitizer():
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
     return SanitizeHTML(tags=_TAGS, attributes=_ATTRIBUTES, strip=True)
 
 
-def _safe_markdown(source, sanitizer):
+def safe_markdown(source, sanitizer):
     """Markdown as the formgrader would render it (nbconvert's renderer), then sanitized:
     a link whose target is ``javascript:`` survives Markdown, but not the sanitizer."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -110,7 +110,7 @@ def inert(nb, trusted=lambda cell: False):
     sanitizer, the one nbviewer uses), every output type that could run code (JavaScript,
     SVG, widgets) dropped, Markdown outputs and the Markdown cells that are not ``trusted``
     (the student's) rendered and sanitized. Every string is made writable. Returns ``nb``."""
-    sanitizer = _sanitizer()
+    sanitizer = html_sanitizer()
     for cell in nb.cells:
         cell.source = unicode(cell.source)
         if cell.cell_type == "code":
@@ -118,12 +118,12 @@ def inert(nb, trusted=lambda cell: False):
             for out in outs:
                 data = out.get("data")
                 if isinstance(data, dict) and isinstance(data.get("text/markdown"), str):
-                    data.setdefault("text/html", _safe_markdown(data.pop("text/markdown"),
+                    data.setdefault("text/html", safe_markdown(data.pop("text/markdown"),
                                                                 sanitizer))
             cell.outputs = sanitizer.sanitize_code_outputs(
                 [nbformat_node(o) for o in outs])
         elif cell.cell_type in ("markdown", "raw") and not trusted(cell):
-            cell.source = _safe_markdown(cell.source, sanitizer)
+            cell.source = safe_markdown(cell.source, sanitizer)
     return nb
 
 

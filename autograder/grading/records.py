@@ -1,11 +1,17 @@
 """Writing grades: nbgrader's gradebook, plus one table of our own for reasons and messages.
 
 Autograded scores go where nbgrader keeps them (``Grade.auto_score``), so formgrader,
-``nbgrader export`` and manual grading of the written answers work as usual; a re-grade
-updates those rows in place and never touches a manual score. The table
+``nbgrader export`` and manual grading of the written answers work as usual. The table
 ``autograder_results`` (same database) keeps what nbgrader has no column for: the status
-of the run, its reason, and each test's failure message, which the feedback and the report
-are made from.
+of the run, its reason, and each test's failure message.
+
+The rule for what the instructor sets in the formgrader: a manual score stands until the
+instructor removes it. A re-grade writes autograded scores only; it never touches a manual
+score (of a written answer, or one that overrides a test) and never flags an overridden
+test for review again. ``standing`` reads the grade as it stands (the gradebook's scores,
+overrides and comments, with our messages), and every figure the instructor and the
+students see (export, feedback, report, ``grade --json``) is made from it, so they agree
+with the formgrader and with each other.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import warnings
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -122,7 +129,7 @@ def _record(db_url, assignment, notebook, result):
         for gid, t in result.tests.items():
             grade = gb.find_grade(gid, notebook, assignment, result.student)
             grade.auto_score = t["score"]
-            grade.needs_manual_grade = grade.manual_score is not None
+            grade.needs_manual_grade = False  # an override (manual_score) stands as it is
         for gid in result.written:
             grade = gb.find_grade(gid, notebook, assignment, result.student)
             grade.auto_score = None
@@ -156,30 +163,133 @@ def results(db_url, assignment=None):
     return rows
 
 
-def export_rows(db_url):
-    """One row per student and assignment of the gradebook, with totals that include the
-    manual grades of the written answers (nbgrader's scores) and our status and reason."""
+@dataclass
+class TestStanding:
+    """One test as it stands: ``score`` is the instructor's override when there is one,
+    else the autograded score; message, kind and hint are the autograder's."""
+    score: float
+    max_score: float
+    auto_score: float | None
+    overridden: bool
+    message: str = ""
+    kind: str | None = None
+    hint: str | None = None
+
+
+@dataclass
+class WrittenStanding:
+    """One written answer: its manual score (None while pending) and the instructor's comment."""
+    score: float | None
+    max_score: float
+    comment: str = ""
+
+
+@dataclass
+class Standing:
+    """A student's grade of one assignment as it stands in the gradebook.
+
+    score = tests_score + the graded written answers + extra_credit, which is nbgrader's
+    total (the formgrader's); written_score is None while an answer is pending.
+    """
+    student: str
+    assignment: str
+    status: str
+    reason: str
+    tests: dict = field(default_factory=dict)      # grade_id -> TestStanding
+    written: dict = field(default_factory=dict)    # grade_id -> WrittenStanding
+    extra_credit: float = 0.0
+    score: float = 0.0                             # nbgrader's total
+
+    @property
+    def tests_score(self):
+        return sum(t.score for t in self.tests.values())
+
+    @property
+    def tests_max(self):
+        return sum(t.max_score for t in self.tests.values())
+
+    @property
+    def written_max(self):
+        return sum(w.max_score for w in self.written.values())
+
+    @property
+    def pending(self):
+        """The written answers not graded yet."""
+        return [g for g, w in self.written.items() if w.score is None]
+
+    @property
+    def written_score(self):
+        return None if self.pending else sum(w.score for w in self.written.values())
+
+    @property
+    def max_score(self):
+        return self.tests_max + self.written_max
+
+    @property
+    def overridden(self):
+        return [g for g, t in self.tests.items() if t.overridden]
+
+
+def standings(db_url, assignment):
+    """{student: Standing} of every submission of ``assignment`` in the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    ours = {(r["assignment"], r["student"]): r for r in results(db_url)}
+    ours = {r["student"]: r for r in results(db_url, assignment)}
+    out = {}
+    with Gradebook(db_url) as gb:
+        try:
+            subs = gb.find_assignment(assignment).submissions
+        except MissingEntry:
+            return {}
+        for sub in sorted(subs, key=lambda s: s.student.id):
+            mine = ours.get(sub.student.id, {})
+            st = Standing(sub.student.id, assignment, mine.get("status", Status.BY_NBGRADER),
+                          mine.get("reason", ""), score=float(sub.score))
+            comments = {c.name: c.comment or "" for nb in sub.notebooks for c in nb.comments}
+            for nb in sub.notebooks:
+                for g in sorted(nb.grades, key=lambda g: g.name):
+                    st.extra_credit += g.extra_credit or 0.0
+                    if g.cell.cell_type == "markdown":
+                        st.written[g.name] = WrittenStanding(g.manual_score, g.max_score,
+                                                             comments.get(g.name, ""))
+                        continue
+                    t = mine.get("tests", {}).get(g.name, {})
+                    overridden = g.manual_score is not None
+                    st.tests[g.name] = TestStanding(
+                        g.manual_score if overridden else (g.auto_score or 0.0), g.max_score,
+                        g.auto_score, overridden, t.get("message", ""), t.get("kind"), t.get("hint"))
+            order = {g: i for i, g in enumerate(mine.get("tests", {}))}  # the notebook's order
+            st.tests = dict(sorted(st.tests.items(), key=lambda kv: order.get(kv[0], len(order))))
+            out[st.student] = st
+    return out
+
+
+def export_rows(db_url):
+    """One row per student and assignment of the gradebook: the total (nbgrader's, with the
+    instructor's grades), the tests' part (overrides included), the written part (empty while
+    an answer is pending), extra credit, the overridden tests, and our status and reason.
+    score = tests_score + written_score + extra_credit whenever nothing is pending."""
+    from nbgrader.api import Gradebook
+
     rows = []
     with Gradebook(db_url) as gb:
-        for a in sorted(gb.assignments, key=lambda a: a.name):
-            for s in sorted(gb.students, key=lambda s: s.id):
-                mine = ours.get((a.name, s.id), {})
-                try:
-                    sub = gb.find_submission(a.name, s.id)
-                except MissingEntry:
-                    rows.append(dict(student=s.id, assignment=a.name, score=0.0,
-                                     max_score=a.max_score, auto_score=0.0,
-                                     written_score="", needs_manual_grade=False,
-                                     status=Status.NOT_SUBMITTED, reason=""))
-                    continue
-                written = sum(g.score for nb in sub.notebooks for g in nb.grades
-                              if g.cell.cell_type == "markdown" and g.manual_score is not None)
-                rows.append(dict(student=s.id, assignment=a.name, score=sub.score,
-                                 max_score=sub.max_score, auto_score=mine.get("score", sub.code_score),
-                                 written_score=written, needs_manual_grade=sub.needs_manual_grade,
-                                 status=mine.get("status", Status.BY_NBGRADER),
-                                 reason=mine.get("reason", "")))
+        names = sorted(a.name for a in gb.assignments)
+        students = sorted(s.id for s in gb.students)
+        max_scores = {a.name: a.max_score for a in gb.assignments}
+    for a in names:
+        stand = standings(db_url, a)
+        for s in students:
+            st = stand.get(s)
+            if st is None:
+                rows.append(dict(student=s, assignment=a, score=0.0, max_score=max_scores[a],
+                                 tests_score=0.0, written_score="", extra_credit=0.0,
+                                 needs_manual_grade=False, overridden="",
+                                 status=Status.NOT_SUBMITTED, reason=""))
+                continue
+            rows.append(dict(student=s, assignment=a, score=st.score, max_score=st.max_score,
+                             tests_score=st.tests_score,
+                             written_score="" if st.written_score is None else st.written_score,
+                             extra_credit=st.extra_credit, needs_manual_grade=bool(st.pending),
+                             overridden=" ".join(st.overridden), status=st.status,
+                             reason=st.reason))
     return rows

@@ -1,6 +1,6 @@
 """The instructor's report of one assignment: what the class got right and wrong.
 
-One HTML page: the distribution of autograded scores, the share of students who passed
+One HTML page: the distribution of the tests' scores, the share of students who passed
 each graded function, and each function's most common mistakes, so that the next lecture can
 start from what the class got wrong. A mistake is the kind of failure and the hint the check
 gave (typed fields of the verdict, never parsed from its message), so the same mistake on
@@ -55,6 +55,14 @@ def summarize(rows):
     return scores, per_test
 
 
+def _row(st):
+    """A ``records.Standing`` as the row summarize reads: the tests as they stand (an
+    instructor's override counts), so the report's figures are the formgrader's."""
+    return {"status": st.status, "reason": st.reason, "score": st.tests_score, "max_score": st.tests_max,
+            "tests": {g: {"score": t.score, "max_score": t.max_score, "message": t.message,
+                          "kind": t.kind, "hint": t.hint} for g, t in st.tests.items()}}
+
+
 def describe(m, example):
     """HTML for one mistake: its kind, its hint and an example message."""
     e = html.escape
@@ -79,7 +87,7 @@ def figures(scores, per_test, max_score):
 
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(scores, bins=min(20, int(max_score) + 1 or 1), range=(0, max_score or 1), color="#4c72b0")
-    ax.set_xlabel("autograded score")
+    ax.set_xlabel("score of the tests")
     ax.set_ylabel("students")
     hist = _png(fig)
     plt.close(fig)
@@ -108,7 +116,7 @@ def _problems(rows):
 def write(course, assignment, path=None):
     """Write the report (default ``reports/<assignment>.html`` in the course folder)."""
     course.source_notebook(assignment)
-    rows = records.results(course.db_url, assignment)
+    rows = [_row(st) for st in records.standings(course.db_url, assignment).values()]
     if not rows:
         raise UsageError(f"assignment: no graded submissions of {assignment} in {course.db_url}")
     scores, per_test = summarize(rows)
@@ -120,7 +128,8 @@ def write(course, assignment, path=None):
            "td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}"
            "table{border-collapse:collapse;width:100%}</style>",
            f"<h1>{e(assignment)}: {len(rows)} submissions</h1>",
-           f"<p>Mean autograded score {sum(scores) / len(scores):.1f} of {max_score:g}; "
+           f"<p>Mean score of the tests {sum(scores) / len(scores):.1f} of {max_score:g} "
+           "(an instructor's override counts); "
            f"{_problems(rows)}</p>",
            f"<h2>Scores</h2><img alt='score histogram' src='data:image/png;base64,{hist}'>",
            f"<h2>Passed, per function</h2><img alt='pass share per test' src='data:image/png;base64,{bars}'>",
