@@ -28,6 +28,7 @@ SLOW = {
     "test_nbgrader_fixtures.py": "runs nbgrader autograde side by side",
     "test_course_notebooks.py": "executes every solution notebook",
     "test_sandbox.py": "starts kernels cold and warm, wall by wall",
+    "test_formgrader.py": "grades a class and starts a Jupyter server with the formgrader",
 }
 
 

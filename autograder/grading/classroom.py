@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -102,11 +103,13 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         # a student left as released (only the rest is sanitized: see clean.inert)
         locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}
         released = {c.source for c in source.cells if c.cell_type == "markdown"}
+        by_student = {s.student: s for s in found}
         try:
             for sub, result in arriving:
                 if isinstance(result, BaseException):  # a bug of ours, or every worker lost
                     result = runner.zero(source, sub.student, Status.CRASHED, _failure(result))
-                _store(course, assignment, source_path, locked, released, result)
+                _store(course, assignment, source_path, locked, released, result,
+                       by_student.get(result.student))
                 results.append(result)
                 if bar:
                     bar.step(result.student)
@@ -127,11 +130,46 @@ def say_missing_walls(stream=sys.stderr):
     return missing
 
 
-def _store(course, assignment, source_path, locked, released, result):
-    """Write the executed notebook (made inert: the instructor opens it in a browser) and
-    record the result. Nothing in one student's results can stop the run: a write that
-    fails is recorded with its reason, and a result the gradebook refuses is recorded again
-    without its messages."""
+NBGRADER_TIME = "%Y-%m-%d %H:%M:%S.%f UTC"  # nbgrader's timestamp.txt (utils.parse_utc reads it)
+
+
+def _submitted_at(notebook):
+    """When ``notebook`` was submitted: the timestamp.txt nbgrader's collect left beside it,
+    else its modification time (naive UTC)."""
+    stamp = notebook.parent / "timestamp.txt"
+    if stamp.is_file():
+        from nbgrader.utils import parse_utc
+
+        try:
+            return parse_utc(stamp.read_text(encoding="utf-8", errors="replace").strip()).replace(tzinfo=None)
+        except (ValueError, OverflowError, TypeError):
+            pass  # a student's file: not a time we can read
+    return _mtime(notebook)
+
+
+def _replace(path, write):
+    """``write(path)`` after removing what is there: nbgrader leaves its files read-only."""
+    path.unlink(missing_ok=True)
+    write(path)
+
+
+def _store(course, assignment, source_path, locked, released, result, sub=None):
+    """Write the executed notebook (made inert: the instructor opens it in a browser), the
+    submitted copy nbgrader looks for, and record the result. Nothing in one student's
+    results can stop the run: a write that fails is recorded with its reason, and a result
+    the gradebook refuses is recorded again without its messages."""
+    stamp = None
+    if sub is not None and sub.notebook is not None:
+        try:
+            stamp = _submitted_at(sub.notebook)
+            dest = course.root / "submitted" / result.student / assignment
+            if sub.notebook.resolve() != (dest / source_path.name).resolve():
+                dest.mkdir(parents=True, exist_ok=True)
+                _replace(dest / source_path.name, lambda p: shutil.copyfile(sub.notebook, p))
+            _replace(dest / "timestamp.txt", lambda p: p.write_text(stamp.strftime(NBGRADER_TIME) + "\n"))
+        except Exception as e:  # noqa: BLE001 - the grade is still recorded
+            result.reason = "; ".join(filter(None, [result.reason, "the submitted copy could "
+                                                    f"not be saved ({type(e).__name__})"]))
     if result.executed is not None:
         try:
             out = course.autograded(result.student, assignment)
@@ -139,18 +177,18 @@ def _store(course, assignment, source_path, locked, released, result):
             nb = clean.inert(result.executed,
                              trusted=lambda c: nbgrader_meta(c).get("grade_id") in locked
                              or c.source in released)
-            nbformat.write(nb, str(out / source_path.name))
+            _replace(out / source_path.name, lambda p: nbformat.write(nb, str(p)))
         except Exception as e:  # noqa: BLE001 - whatever it was, the grade is still recorded
             result.reason = "; ".join(filter(None, [result.reason, "the executed notebook "
                                                     f"could not be saved ({type(e).__name__})"]))
     try:
-        records.record(course.db_url, assignment, source_path.stem, result)
+        records.record(course.db_url, assignment, source_path.stem, result, stamp)
     except Exception as e:  # noqa: BLE001
         bare = dataclasses.replace(
             result, reason=clean.text(f"{result.reason}; the gradebook refused this result's "
                                       f"messages ({type(e).__name__})", 500),
             tests={g: {**t, "message": ""} for g, t in result.tests.items()})
-        records.record(course.db_url, assignment, source_path.stem, bare)
+        records.record(course.db_url, assignment, source_path.stem, bare, stamp)
 
 
 def _grade_here(stack, source, found, limits, warm, jobs):

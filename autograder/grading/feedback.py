@@ -58,6 +58,35 @@ def page(st):
     return "\n".join(lines) + "\n"
 
 
+def _exporter_base():
+    from nbconvert.exporters import Exporter
+
+    return Exporter
+
+
+class FeedbackExporter(_exporter_base()):
+    """nbgrader's route to the same page: ``nbgrader generate_feedback`` and the formgrader's
+    Generate Feedback button convert each autograded notebook with this exporter
+    (``c.GenerateFeedback.exporter_class`` in the course's nbgrader_config.py), so whichever
+    route the instructor takes writes the same ``feedback/<student>/<a>/<a>.html``."""
+
+    export_from_notebook = None  # not offered in Jupyter's "export as" menu
+    output_mimetype = "text/html"
+
+    def _file_extension_default(self):
+        return ".html"
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        """The page of the student and assignment nbgrader names in ``resources``."""
+        resources = self._init_resources(resources)
+        info = resources.get("nbgrader", {})
+        st = records.standings(info["db_url"], info["assignment"]).get(info["student"])
+        if st is None:
+            raise ValueError(f"student: no grade of {info['student']!r} for {info['assignment']!r} "
+                             "in the gradebook: grade the class first")
+        return page(st), resources
+
+
 def write_all(course, assignment):
     """Write feedback/<student>/<assignment>/<assignment>.html for every submission."""
     course.source_notebook(assignment)

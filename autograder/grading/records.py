@@ -98,11 +98,12 @@ def engine(db_url):
     return eng
 
 
-def record(db_url, assignment, notebook, result):
+def record(db_url, assignment, notebook, result, timestamp=None):
     """Store ``result`` (a runner.Result) for ``assignment`` in the gradebook: updated in
-    place on a re-grade, under the gradebook's lock."""
+    place on a re-grade, under the gradebook's lock. ``timestamp`` (naive UTC): when the
+    student's notebook was submitted, the submission's time in the formgrader."""
     with lock(db_url):
-        _record(db_url, assignment, notebook, result)
+        _record(db_url, assignment, notebook, result, timestamp)
 
 
 def graded_students(db_url, assignment):
@@ -115,17 +116,23 @@ def graded_students(db_url, assignment):
     return out
 
 
-def _record(db_url, assignment, notebook, result):
+def _record(db_url, assignment, notebook, result, timestamp):
     from nbgrader.api import Gradebook, MissingEntry
 
     # nbgrader's add_submission triggers SQLAlchemy autoflush warnings that mean nothing here
     warnings.filterwarnings("ignore", category=sa.exc.SAWarning, module="nbgrader")
     with Gradebook(db_url) as gb:
-        gb.update_or_create_student(result.student)
+        student = gb.update_or_create_student(result.student)
+        if student.first_name is None and student.last_name is None:
+            # no roster names (nbgrader db student import sets them): the formgrader, which
+            # shows "last, first", shows the id rather than "None, None"
+            student.last_name, student.first_name = result.student, ""
         try:
-            gb.find_submission(assignment, result.student)
+            sub = gb.find_submission(assignment, result.student)
         except MissingEntry:
-            gb.add_submission(assignment, result.student)
+            sub = gb.add_submission(assignment, result.student)
+        if timestamp is not None:
+            sub.timestamp = timestamp
         for gid, t in result.tests.items():
             grade = gb.find_grade(gid, notebook, assignment, result.student)
             grade.auto_score = t["score"]
