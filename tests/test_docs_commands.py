@@ -167,6 +167,9 @@ def test_the_readmes_instructor_commands_from_the_root_of_a_fresh_clone(fresh):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "honest" in out.stdout and "14 / 14" in out.stdout
     _check_the_class(fresh)
+    # nbgrader's route ran last: the page is the one feedback (total, tests, written answers)
+    page = (fresh / "feedback" / "honest" / "lstm" / "lstm.html").read_text()
+    assert "<b id='total'>14 / 16 so far</b>" in page and "not graded yet" in page
     # the release regenerated exercises/ with no change: it is in sync with solutions/
     assert (fresh / "exercises/lstm/lstm.ipynb").read_bytes() == \
         (ROOT / "exercises/lstm/lstm.ipynb").read_bytes()
@@ -179,10 +182,65 @@ def test_the_guides_commands_are_the_readmes():
     readme = _commands(_block(ROOT / "README.md", "autograder grade lstm submissions/ --json"))
     guide = ROOT / "book" / "instructors.md"
     for block in shell_blocks(guide):
+        if block in RUN_HERE:  # a command of the guide alone, run verbatim by its own test
+            continue
         for command in _commands(block):
             assert command in readme, f"the guide's {command!r} is not the README's"
     text = guide.read_text()
     assert "from the repository root" in text and "assume `.venv/bin` is on your `PATH`" in text
+
+
+@runs("jupyter lab                             # then Nbgrader > Formgrader in the menu")
+def test_the_formgrader_from_the_root_of_a_fresh_clone(fresh, tmp_path):
+    """The guide's `jupyter lab`, verbatim, in the course folder the README graded: the
+    formgrader counts the class's submissions and its grading page loads MathJax from this
+    server. (As root, a Jupyter config folder of the test's own allows it; no browser opens.)"""
+    import urllib.request
+
+    block = _block(ROOT / "book" / "instructors.md", "jupyter lab")
+    conf = tmp_path / "jupyter-config"
+    conf.mkdir()
+    (conf / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"allow_root": True, "open_browser": False, "ip": "127.0.0.1"}}))
+    env = {**os.environ, "PATH": f"{fresh / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "JUPYTER_CONFIG_DIR": str(conf)}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.Popen(["bash", "-c", block], cwd=fresh, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        url, seen, deadline = None, [], time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            line = proc.stdout.readline() if ready else ""
+            seen.append(line)
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", line)
+            if m:
+                url, token = m.groups()
+        assert url, "".join(seen)[-3000:]
+
+        def get(path):
+            req = urllib.request.Request(url + path, headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.read().decode()
+
+        for _ in range(60):  # the URL is printed as the server starts listening
+            try:
+                get("/api/status")
+                break
+            except OSError:
+                time.sleep(0.5)
+        lstm = next(a for a in json.loads(get("/formgrader/api/assignments")) if a["name"] == "lstm")
+        assert lstm["num_submissions"] == 2
+        nbs = json.loads(get("/formgrader/api/submitted_notebooks/lstm/lstm"))
+        blank = next(n for n in nbs if n["student"] == "blank")
+        page = get(f"/formgrader/submissions/{blank['id']}/?index=0")
+        assert "/static/jupyter_server_mathjax/MathJax.js" in page and "cdnjs" not in page
+        assert "lstm_step_forward raised NotImplementedError" in page  # the failed test's message
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    log = "".join(seen)
+    assert "Unwritable directory" not in log and "is not absolute" not in log
 
 
 @runs("make check   # every test but the slow ones")
