@@ -1,7 +1,13 @@
-"""Shared fixtures: seeded generators and the torch device list (CUDA only when present)."""
+"""Shared fixtures: seeded generators, the torch device list (CUDA only when present) and
+Debian's Chromium driven by Playwright (the book's and the formgrader's browser tests)."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+CHROMIUM = "/usr/bin/chromium"
 
 CUDA_SKIP = pytest.mark.skipif(not torch.cuda.is_available(),
                                reason="no CUDA device on this machine (CI has none); CPU path tested")
@@ -37,3 +43,19 @@ def pytest_collection_modifyitems(config, items):
         why = SLOW.get(item.path.name)
         if why is not None:
             item.add_marker(pytest.mark.slow(reason=why))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI runs these tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()

@@ -44,8 +44,8 @@ def course(tmp_path_factory):
     subs = root / "submissions"
     good = "def double(x):\n    return x + x"
     plot = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\n"
-    write(subs / "kim", "toy.ipynb", answer(answer(released(root), "double", plot + good), "square",
-                                            "def square(x):\n    return x * x"))
+    kim = answer(answer(released(root), "double", plot + good), "square", "def square(x):\n    return x * x")
+    write(subs / "kim", "toy.ipynb", answer(kim, "written_why", "Because $\\sigma'(x) \\le 1/4$, it vanishes."))
     write(subs / "lee", "toy.ipynb", answer(released(root), "double", good))
     write(subs / "park", "toy.ipynb", released(root))
     os.utime(subs / "lee" / "toy.ipynb", (1_700_000_000, 1_700_000_000))  # submitted 2023-11-14
@@ -156,3 +156,106 @@ def test_nbgrader_autograde_grades_in_the_sandbox(course):
              if c.cell_type == "code" for o in c.outputs]
     assert any("NotImplementedError" in t for t in texts)  # lee left square as released
     assert records.graded_students(db, "toy")["kim"] == stamps["kim"]  # only lee was graded again
+
+
+# ----------------------------------------------------------------------------- in a browser
+SHOTS = Path(os.environ.get("AUTOGRADER_SCREENSHOTS", "")) if os.environ.get("AUTOGRADER_SCREENSHOTS") else None
+
+
+class Steps:
+    """Screenshots of each step: into $AUTOGRADER_SCREENSHOTS when set (the guide's images,
+    scripts/formgrader_screenshots.sh), and into the test's folder, kept when it fails."""
+
+    def __init__(self, page, folder):
+        self.page, self.folder, self.n = page, folder, 0
+
+    def shot(self, name, near=None):
+        """A screenshot of the page, scrolled to the element ``near`` (a selector) if given."""
+        if near:
+            self.page.locator(near).scroll_into_view_if_needed()
+        self.n += 1
+        for d in filter(None, (self.folder, SHOTS)):
+            d.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(d / f"formgrader-{self.n}-{name}.png"), full_page=False)
+
+
+def submission_id(server, student):
+    nbs = json.loads(get(server, "/formgrader/api/submitted_notebooks/toy/toy"))
+    return next(n["id"] for n in nbs if n["student"] == student)
+
+
+def typed(page, selector, value):
+    """Type a value in a formgrader field and leave it, as an instructor does; returns when
+    the formgrader has saved it (its PUT answered)."""
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/formgrader/api/" in r.url) as resp:
+        page.fill(selector, value)
+        page.press(selector, "Tab")
+    assert resp.value.ok, resp.value.status
+
+
+def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
+    """Through the formgrader's pages only: the class with its scores, a submission with the
+    student's plot and rendered math, a failed test's message, a written answer graded with
+    a comment, a test's score overridden, feedback generated with the button; then export,
+    feedback, --json and the formgrader agree on every figure."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    steps = Steps(page, tmp_path / "screenshots")
+    offline = []
+    page.on("request", lambda r: offline.append(r.url) if not r.url.startswith(server)
+            and not r.url.startswith(("data:", "about:")) else None)
+    page.goto(f"{server}/formgrader?token={TOKEN}")
+
+    page.goto(f"{server}/formgrader/gradebook/toy/toy")
+    page.wait_for_selector("text=Submission #1")
+    page.click("#toggle_names")  # the formgrader hides them by default
+    steps.shot("class")
+    body = page.inner_text("body")
+    assert "kim," in body and "lee," in body and "None" not in body
+
+    page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'kim')}/?index=0")
+    page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
+    assert page.locator("img[src^='data:image/png']").count() >= 1  # kim's plot
+    # kim's $\sigma'(x) \le 1/4$, typeset by the MathJax this server serves
+    page.wait_for_function("document.querySelector('script[type^=\"math/tex\"]') && "
+                           "!document.querySelector('.MathJax_Processing')", timeout=60_000)
+    rendered = page.inner_text("#MathJax-Element-1-Frame")
+    assert "\u2264" in rendered and "Error" not in rendered, rendered  # a typeset "less or equal"
+    typed(page, "#written_why", "1.5")
+    typed(page, "#written_why-comment", "Right: $\\sigma'(x) \\le 1/4$, so the product *vanishes*.")
+    steps.shot("written-answer-graded", near="#written_why-comment")
+
+    page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'lee')}/?index=0")
+    page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
+    assert "NotImplementedError" in page.inner_text("#notebook")  # the failed test says why
+    typed(page, "#test_square", "1")  # the instructor gives lee the point
+    steps.shot("test-overridden", near="#test_square")
+
+    page.goto(f"{server}/formgrader/manage_assignments")
+    page.wait_for_selector("text=toy")
+    with page.expect_response(lambda r: "generate_feedback" in r.url, timeout=300_000) as resp:
+        page.click(".generate-feedback a")
+    assert resp.value.ok and json.loads(resp.value.text())["success"], resp.value.text()[-2000:]
+    page.wait_for_selector("#success-modal", state="visible")
+    steps.shot("feedback-generated")
+    assert not offline, offline  # nothing fetched from outside this server
+
+    pages = {s: (course / "feedback" / s / "toy" / "toy.html").read_text() for s in ("kim", "lee")}
+    assert "<b id='total'>4.5 / 5</b>" in pages["kim"] and "<math" in pages["kim"]
+    assert "points set by the instructor" in pages["lee"]
+    page.goto((course / "feedback" / "kim" / "toy" / "toy.html").as_uri())  # as the student opens it
+    assert page.locator("math").count() == 1 and "4.5 / 5" in page.inner_text("#total")
+    steps.shot("feedback-page")
+    assert main(["export", "--course", str(course), "--to", str(course / "grades.csv")]) == 0
+    import csv
+
+    rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/toy"))}
+    for s in ("kim", "lee", "park"):
+        assert float(rows[s]["score"]) == subs[s]["score"], s
+    assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("1.5", "test_square")
+    out = course / "after.json"
+    assert main(["grade", "toy", str(course / "submissions"), "--course", str(course), "--quiet",
+                 "--cell-timeout", "30", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    for s in ("kim", "lee", "park"):
+        assert doc[s]["total"] == subs[s]["score"] == float(rows[s]["score"]), s
