@@ -1,6 +1,8 @@
 """The instructor's term in nbgrader's own tools: a course graded by `autograder grade`, then
 the formgrader of a real Jupyter server started in the course folder, and nbgrader's own
-commands (generate_feedback, autograde) run from it as an instructor would type them.
+commands (generate_feedback, autograde) run from it as an instructor would type them. Every
+test runs twice: on a SQLite gradebook in the course folder, and on a PostgreSQL server
+(named by db_url in the course's nbgrader_config.py and by --db on the command line).
 
 What must hold (issue: the instructor's term, end to end): the formgrader counts and lists
 the submissions with their times and names; a fresh server logs no exchange or root
@@ -23,6 +25,7 @@ import pytest
 
 from autograder.cli import main
 from test_grading_cli import answer, toy_source, write
+from test_grading_postgres import pg_server  # noqa: F401 (the PostgreSQL server fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,14 +36,37 @@ def released(course):
     return nbformat.read(str(course / "exercises" / "toy" / "toy.ipynb"), as_version=4)
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
+DB = {}  # course folder -> the URL of its gradebook
+
+
+def cli(course, *args):
+    """An `autograder` command on ``course`` and its gradebook; its exit status."""
+    return main([*args, "--course", str(course), "--db", DB[course]])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def course(request, tmp_path_factory):
     """A course folder with the repository's nbgrader_config.py and a graded class of three."""
     root = tmp_path_factory.mktemp("course")
     (root / "solutions" / "toy").mkdir(parents=True)
     nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
     shutil.copy(REPO / "nbgrader_config.py", root)
-    assert main(["release", "toy", "--course", str(root)]) == 0
+    DB[root] = f"sqlite:///{root / 'gradebook.db'}"
+    if request.param == "postgresql":
+        import uuid
+
+        import sqlalchemy as sa
+
+        server = request.getfixturevalue("pg_server")
+        name = f"formgrader_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        DB[root] = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+        with open(root / "nbgrader_config.py", "a") as f:  # as the guide tells the instructor
+            f.write(f"\nc.CourseDirectory.db_url = {DB[root]!r}\n")
+    assert cli(root, "release", "toy") == 0
     subs = root / "submissions"
     good = "def double(x):\n    return x + x"
     plot = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\n"
@@ -49,8 +75,10 @@ def course(tmp_path_factory):
     write(subs / "lee", "toy.ipynb", answer(released(root), "double", good))
     write(subs / "park", "toy.ipynb", released(root))
     os.utime(subs / "lee" / "toy.ipynb", (1_700_000_000, 1_700_000_000))  # submitted 2023-11-14
-    assert main(["grade", "toy", str(subs), "--course", str(root), "--cell-timeout", "30",
-                 "--quiet", "--json", str(root / "grades.json")]) == 0
+    assert cli(root, "grade", "toy", str(subs), "--cell-timeout", "30", "--quiet",
+               "--json", str(root / "grades.json")) == 0
+    if request.param == "postgresql":
+        assert not (root / "gradebook.db").exists()  # it all went to the server
     return root
 
 
@@ -126,7 +154,7 @@ def test_the_grading_page_loads_mathjax_from_this_server(course, server):
 
 
 def test_nbgrader_generate_feedback_writes_the_same_page(course):
-    assert main(["feedback", "toy", "--course", str(course)]) == 0
+    assert cli(course, "feedback", "toy") == 0
     ours = {s: (course / "feedback" / s / "toy" / "toy.html").read_bytes() for s in ("kim", "lee", "park")}
     shutil.rmtree(course / "feedback")
     run(course, "nbgrader", "generate_feedback", "toy", "--force")
@@ -142,7 +170,7 @@ def test_nbgrader_autograde_grades_in_the_sandbox(course):
 
     from autograder.grading import records
 
-    db = f"sqlite:///{course / 'gradebook.db'}"
+    db = DB[course]
     before = json.loads((course / "grades.json").read_text())["lee"]["tests"]
     stamps = records.graded_students(db, "toy")
     graded_at = stamps["lee"]
@@ -245,7 +273,7 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     page.goto((course / "feedback" / "kim" / "toy" / "toy.html").as_uri())  # as the student opens it
     assert page.locator("math").count() == 1 and "4.5 / 5" in page.inner_text("#total")
     steps.shot("feedback-page")
-    assert main(["export", "--course", str(course), "--to", str(course / "grades.csv")]) == 0
+    assert cli(course, "export", "--to", str(course / "grades.csv")) == 0
     import csv
 
     rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
@@ -254,8 +282,8 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
         assert float(rows[s]["score"]) == subs[s]["score"], s
     assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("1.5", "test_square")
     out = course / "after.json"
-    assert main(["grade", "toy", str(course / "submissions"), "--course", str(course), "--quiet",
-                 "--cell-timeout", "30", "--json", str(out)]) == 0
+    assert cli(course, "grade", "toy", str(course / "submissions"), "--quiet",
+               "--cell-timeout", "30", "--json", str(out)) == 0
     doc = json.loads(out.read_text())
     for s in ("kim", "lee", "park"):
         assert doc[s]["total"] == subs[s]["score"] == float(rows[s]["score"]), s
