@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .grading import course as course_mod
+from .grading.lms import Layout
 from .grading.outcomes import UsageError
 
 
@@ -80,14 +81,28 @@ def cmd_export(args):
     course = _course(args)
     rows = records.export_rows(course.db_url)
     out = open(args.to, "w", newline="") if args.to else sys.stdout
-    fields = ["student", "assignment", "score", "max_score", "tests_score", "written_score",
-              "extra_credit", "needs_manual_grade", "overridden", "status", "reason"]
-    writer = csv.DictWriter(out, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
+    if args.layout is None:
+        fields = ["student", "assignment", "score", "max_score", "tests_score", "written_score",
+                  "extra_credit", "needs_manual_grade", "overridden", "status", "reason",
+                  "first_name", "last_name", "email", "lms_user_id"]
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        n = len(rows)
+    else:
+        from .grading import lms
+
+        header, body = lms.table(rows, args.layout)
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(body)
+        n = len(body)
+        if lms.pending(rows):
+            print(f"{lms.pending(rows)} grades left blank: written answers not graded yet",
+                  file=sys.stderr)
     if args.to:
         out.close()
-        print(f"wrote {len(rows)} rows to {args.to}")
+        print(f"wrote {n} rows to {args.to}")
     return 0
 
 
@@ -150,7 +165,12 @@ def parser():
 
     e = add("export", help="a CSV of grades, one row per student and assignment")
     e.add_argument("--to", metavar="FILE", help="write here instead of standard output")
-    e.set_defaults(fn=cmd_export)
+    layout = e.add_mutually_exclusive_group()
+    layout.add_argument("--canvas", dest="layout", action="store_const", const=Layout.CANVAS,
+                        help="one row per student, laid out for Canvas's gradebook import")
+    layout.add_argument("--moodle", dest="layout", action="store_const", const=Layout.MOODLE,
+                        help="one row per student, laid out for Moodle's CSV grade import")
+    e.set_defaults(fn=cmd_export, layout=None)
 
     rp = add("report", help="an HTML report of the class's results")
     rp.add_argument("assignment")

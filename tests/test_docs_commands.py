@@ -243,6 +243,28 @@ def test_the_formgrader_from_the_root_of_a_fresh_clone(fresh, tmp_path):
     assert "Unwritable directory" not in log and "is not absolute" not in log
 
 
+@runs("nbgrader db student import roster.csv")
+def test_the_roster_and_the_lms_exports_from_the_root_of_a_fresh_clone(fresh):
+    """The guide's roster and LMS block, verbatim, in the course the README graded: nbgrader
+    imports the roster into the gradebook autograder wrote, and both LMS files carry it."""
+    import csv
+
+    (fresh / "roster.csv").write_text("id,first_name,last_name,email,lms_user_id\n"
+                                      "honest,Ada,Lovelace,ada@uni.example,7\n"
+                                      "blank,Charles,Babbage,charles@uni.example,8\n")
+    out = _bash(fresh, _block(ROOT / "book" / "instructors.md", "nbgrader db student import"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    canvas = list(csv.reader((fresh / "canvas.csv").open()))
+    assert canvas[0][-1] == "lstm" and canvas[1][-1] == "16"
+    assert sorted(r[:4] for r in canvas[2:]) == [["Babbage, Charles", "8", "", "blank"],
+                                                  ["Lovelace, Ada", "7", "", "honest"]]
+    assert all(r[-1] == "" for r in canvas[2:])  # the written answers are not graded yet
+    assert "2 grades left blank" in out.stderr
+    moodle = list(csv.reader((fresh / "moodle.csv").open()))
+    assert sorted(r[:4] for r in moodle[1:]) == [["blank", "charles@uni.example", "Charles", "Babbage"],
+                                                 ["honest", "ada@uni.example", "Ada", "Lovelace"]]
+
+
 @runs("make check   # every test but the slow ones")
 def test_make_check_as_written(fresh):
     """The README's block, verbatim, from the root of the fresh copy, with pytest told (by

@@ -238,7 +238,7 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     page.click("#toggle_names")  # the formgrader hides them by default
     steps.shot("class")
     body = page.inner_text("body")
-    assert "kim," in body and "lee," in body and "None" not in body
+    assert "kim" in body and "lee" in body and "None" not in body  # no roster yet: the ids
 
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'kim')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
@@ -287,3 +287,37 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     doc = json.loads(out.read_text())
     for s in ("kim", "lee", "park"):
         assert doc[s]["total"] == subs[s]["score"] == float(rows[s]["score"]), s
+
+
+def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(course, server):
+    """nbgrader's own roster import, typed in the course folder: the names then appear in the
+    formgrader and the export, and the LMS layouts carry them (a pending grade left blank)."""
+    import csv
+
+    (course / "roster.csv").write_text("id,first_name,last_name,email,lms_user_id\n"
+                                       "kim,Minji,Kim,minji.kim@uni.example,1001\n"
+                                       "lee,Jae,Lee,jae.lee@uni.example,1002\n")
+    run(course, "nbgrader", "db", "student", "import", "roster.csv")
+    people = {s["id"]: s for s in json.loads(get(server, "/formgrader/api/students"))}
+    assert (people["kim"]["last_name"], people["kim"]["first_name"]) == ("Kim", "Minji")
+    assert cli(course, "export", "--to", str(course / "grades.csv")) == 0
+    rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    assert (rows["lee"]["first_name"], rows["lee"]["email"]) == ("Jae", "jae.lee@uni.example")
+
+    assert cli(course, "export", "--canvas", "--to", str(course / "canvas.csv")) == 0
+    canvas = list(csv.reader((course / "canvas.csv").open()))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "toy"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "5"]
+    by_login = {r[3]: r for r in canvas[2:]}
+    assert by_login["kim"][:2] == ["Kim, Minji", "1001"]
+    assert by_login["park"][0] == "park"  # not on the roster: the id
+    assert (by_login["kim"][5], by_login["lee"][5]) == ("4.5", "")  # graded by hand / pending
+    final = {s: not (r["needs_manual_grade"] == "True") for s, r in rows.items()}
+    for s, r in by_login.items():  # a final grade is the export's score; a pending one blank
+        assert r[5] == (f"{float(rows[s]['score']):g}" if final[s] else ""), s
+
+    assert cli(course, "export", "--moodle", "--to", str(course / "moodle.csv")) == 0
+    moodle = list(csv.reader((course / "moodle.csv").open()))
+    assert moodle[0] == ["Username", "Email address", "First name", "Last name", "toy"]
+    assert {r[0]: r[1:4] for r in moodle[1:]}["kim"] == ["minji.kim@uni.example", "Minji", "Kim"]
+    assert {r[0]: r[4] for r in moodle[1:]} == {s: r[5] for s, r in by_login.items()}

@@ -281,19 +281,22 @@ def export_rows(db_url):
     rows = []
     with Gradebook(db_url) as gb:
         names = sorted(a.name for a in gb.assignments)
-        students = sorted(s.id for s in gb.students)
+        people = {s.id: dict(first_name=s.first_name or "", last_name=s.last_name or "",
+                             email=s.email or "", lms_user_id=s.lms_user_id or "")
+                  for s in gb.students}
+        students = sorted(people)
         max_scores = {a.name: a.max_score for a in gb.assignments}
     for a in names:
         stand = standings(db_url, a)
         for s in students:
             st = stand.get(s)
             if st is None:
-                rows.append(dict(student=s, assignment=a, score=0.0, max_score=max_scores[a],
+                rows.append(dict(student=s, **people[s], assignment=a, score=0.0, max_score=max_scores[a],
                                  tests_score=0.0, written_score="", extra_credit=0.0,
                                  needs_manual_grade=False, overridden="",
                                  status=Status.NOT_SUBMITTED, reason=""))
                 continue
-            rows.append(dict(student=s, assignment=a, score=st.score, max_score=st.max_score,
+            rows.append(dict(student=s, **people[s], assignment=a, score=st.score, max_score=st.max_score,
                              tests_score=st.tests_score,
                              written_score="" if st.written_score is None else st.written_score,
                              extra_credit=st.extra_credit, needs_manual_grade=bool(st.pending),
