@@ -1,10 +1,11 @@
-"""The ``autograder`` command: release, grade, feedback, export, report and check.
+"""The ``autograder`` command: release, grade, feedback, export, report, similarity and check.
 
     autograder release [ASSIGNMENT]              regenerate exercises/ and the student bundle
     autograder grade ASSIGNMENT SUBMISSIONS      grade a folder of student folders
     autograder feedback ASSIGNMENT               per-student HTML feedback
-    autograder export [--to FILE]                a CSV of grades
+    autograder export [--to FILE] [--canvas | --moodle]   a CSV of grades (for an LMS)
     autograder report ASSIGNMENT                 the class's results, for the instructor
+    autograder similarity ASSIGNMENT SUBMISSIONS which submissions share their code
     autograder check NOTEBOOK                    what a student runs before submitting
 
 Every command works on a course folder (``--course``, default: the nearest folder above the
@@ -106,6 +107,18 @@ def cmd_export(args):
     return 0
 
 
+def cmd_similarity(args):
+    from .grading import similarity
+
+    course = _course(args)
+    path, pairs = similarity.write(course, args.assignment, args.submissions,
+                                   Path(args.out) if args.out else None, args.top)
+    for p in pairs[:min(5, args.top)]:
+        print(f"{p.share:4.0%}  {p.a} ~ {p.b}")
+    print(f"similarity report -> {path}")
+    return 0
+
+
 def cmd_report(args):
     from .grading import report
 
@@ -122,7 +135,7 @@ def cmd_check(args):
 
 
 def parser():
-    """The argument parser of ``autograder`` and its six subcommands."""
+    """The argument parser of ``autograder`` and its subcommands."""
     p = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", metavar="DIR", help="the course folder (holds solutions/)")
@@ -176,6 +189,14 @@ def parser():
     rp.add_argument("assignment")
     rp.add_argument("--out", metavar="FILE")
     rp.set_defaults(fn=cmd_report)
+
+    sm = add("similarity", help="an HTML report of the submissions whose graded functions "
+             "share code with each other or with the solutions")
+    sm.add_argument("assignment")
+    sm.add_argument("submissions")
+    sm.add_argument("--out", metavar="FILE")
+    sm.add_argument("--top", type=int, default=20, metavar="N", help="pairs shown (default 20)")
+    sm.set_defaults(fn=cmd_similarity)
 
     c = add("check", help="run a notebook and list which visible tests pass")
     c.add_argument("notebook")

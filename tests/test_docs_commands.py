@@ -155,6 +155,8 @@ def _check_the_class(root):
     rows = (root / "grades.csv").read_text().splitlines()
     assert rows[0].startswith("student,assignment,score") and len(rows) == 3
     assert (root / "reports" / "lstm.html").is_file()
+    similarity = (root / "reports" / "lstm-similarity.html").read_text()
+    assert "(the solutions) and honest: 100%" in similarity  # the honest one is the solution
     assert (root / "dist" / "course-exercises.zip").is_file()
 
 
