@@ -1,4 +1,5 @@
-"""The instructor's term in nbgrader's own tools: a course graded by `autograder grade`, then
+"""The instructor's term in nbgrader's own tools: a class of four `lstm` submissions graded
+by `autograder grade`, then
 the formgrader of a real Jupyter server started in the course folder, and nbgrader's own
 commands (generate_feedback, autograde) run from it as an instructor would type them. Every
 test runs twice: on a SQLite gradebook in the course folder, and on a PostgreSQL server
@@ -24,7 +25,8 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from test_grading_cli import answer, toy_source, write
+from solved import filled
+from test_grading_cli import answer, write
 from test_grading_postgres import pg_server  # noqa: F401 (the PostgreSQL server fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +35,10 @@ TOKEN = "formgrader-test"
 
 
 def released(course):
-    return nbformat.read(str(course / "exercises" / "toy" / "toy.ipynb"), as_version=4)
+    return nbformat.read(str(course / "exercises" / "lstm" / "lstm.ipynb"), as_version=4)
+
+
+MATH_ANSWER = "The forget gate's bias starts the cell open: $\\prod_t f_t \\approx 1$ at first."
 
 
 DB = {}  # course folder -> the URL of its gradebook
@@ -46,10 +51,13 @@ def cli(course, *args):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def course(request, tmp_path_factory):
-    """A course folder with the repository's nbgrader_config.py and a graded class of three."""
+    """A course folder (the repository's solutions of lstm and its nbgrader_config.py) and a
+    graded class of four: kim (everything right, a written answer with math), lee (one
+    mistake: lstm_param_count forgets the bias), choi (lstm_forward ignores c0) and park
+    (the release as it was handed out)."""
     root = tmp_path_factory.mktemp("course")
-    (root / "solutions" / "toy").mkdir(parents=True)
-    nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
+    (root / "solutions").mkdir()
+    shutil.copytree(REPO / "solutions" / "lstm", root / "solutions" / "lstm")
     shutil.copy(REPO / "nbgrader_config.py", root)
     DB[root] = f"sqlite:///{root / 'gradebook.db'}"
     if request.param == "postgresql":
@@ -66,17 +74,16 @@ def course(request, tmp_path_factory):
         DB[root] = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
         with open(root / "nbgrader_config.py", "a") as f:  # as the guide tells the instructor
             f.write(f"\nc.CourseDirectory.db_url = {DB[root]!r}\n")
-    assert cli(root, "release", "toy") == 0
+    assert cli(root, "release", "lstm") == 0
     subs = root / "submissions"
-    good = "def double(x):\n    return x + x"
-    plot = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\n"
-    kim = answer(answer(released(root), "double", plot + good), "square", "def square(x):\n    return x * x")
-    write(subs / "kim", "toy.ipynb", answer(kim, "written_why", "Because $\\sigma'(x) \\le 1/4$, it vanishes."))
-    write(subs / "lee", "toy.ipynb", answer(released(root), "double", good))
-    write(subs / "park", "toy.ipynb", released(root))
-    os.utime(subs / "lee" / "toy.ipynb", (1_700_000_000, 1_700_000_000))  # submitted 2023-11-14
-    assert cli(root, "grade", "toy", str(subs), "--cell-timeout", "30", "--quiet",
-               "--json", str(root / "grades.json")) == 0
+    write(subs / "kim", "lstm.ipynb", answer(filled("lstm"), "written_highway", MATH_ANSWER))
+    write(subs / "lee", "lstm.ipynb", filled("lstm", {"lstm_param_count": (
+        "4 * (D * H + H * H + H)", "4 * (D * H + H * H)")}))
+    write(subs / "choi", "lstm.ipynb", filled("lstm", {"lstm_forward": (
+        "if c0 is None:\n        c0 = np.zeros((N, H))", "c0 = np.zeros((N, H))")}))
+    write(subs / "park", "lstm.ipynb", released(root))
+    os.utime(subs / "lee" / "lstm.ipynb", (1_700_000_000, 1_700_000_000))  # submitted 2023-11-14
+    assert cli(root, "grade", "lstm", str(subs), "--quiet", "--json", str(root / "grades.json")) == 0
     if request.param == "postgresql":
         assert not (root / "gradebook.db").exists()  # it all went to the server
     return root
@@ -125,27 +132,28 @@ def get(url, path):
 
 
 def test_the_formgrader_counts_and_lists_the_submissions(course, server):
-    toy = next(a for a in json.loads(get(server, "/formgrader/api/assignments")) if a["name"] == "toy")
-    assert toy["num_submissions"] == 3  # nbgrader counts submitted/<student>/toy/ on disk
-    subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/toy"))}
-    assert set(subs) == {"kim", "lee", "park"}
+    lstm = next(a for a in json.loads(get(server, "/formgrader/api/assignments")) if a["name"] == "lstm")
+    assert lstm["num_submissions"] == 4  # nbgrader counts submitted/<student>/lstm/ on disk
+    subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/lstm"))}
+    assert set(subs) == {"kim", "lee", "choi", "park"}
     assert subs["lee"]["display_timestamp"].startswith("2023-11-14 22:13:20")  # the file's time
     assert (subs["kim"]["last_name"], subs["kim"]["first_name"]) == ("kim", "")  # not "None, None"
-    assert subs["kim"]["score"] == 3 and subs["park"]["score"] == 0
-    assert (course / "submitted" / "lee" / "toy" / "timestamp.txt").read_text().startswith(
+    assert (subs["kim"]["score"], subs["lee"]["score"], subs["choi"]["score"], subs["park"]["score"]) == \
+        (14, 13, 12, 0)
+    assert (course / "submitted" / "lee" / "lstm" / "timestamp.txt").read_text().startswith(
         "2023-11-14 22:13:20")
 
 
 def test_a_fresh_server_in_the_course_starts_clean(course, server):
     get(server, "/formgrader/manage_assignments")
-    get(server, "/formgrader/gradebook/toy/toy")
+    get(server, "/formgrader/gradebook/lstm/lstm")
     log = (course / "server.log").read_text()
     assert "Unwritable directory" not in log and "is not absolute" not in log, log
     assert (course / "exchange").is_dir()
 
 
 def test_the_grading_page_loads_mathjax_from_this_server(course, server):
-    notebooks = json.loads(get(server, "/formgrader/api/submitted_notebooks/toy/toy"))
+    notebooks = json.loads(get(server, "/formgrader/api/submitted_notebooks/lstm/lstm"))
     kim = next(n for n in notebooks if n["student"] == "kim")
     page = get(server, f"/formgrader/submissions/{kim['id']}/?index=0")
     assert "cdnjs" not in page and '<script src="/static/jupyter_server_mathjax/MathJax.js' in page
@@ -154,11 +162,11 @@ def test_the_grading_page_loads_mathjax_from_this_server(course, server):
 
 
 def test_nbgrader_generate_feedback_writes_the_same_page(course):
-    assert cli(course, "feedback", "toy") == 0
-    ours = {s: (course / "feedback" / s / "toy" / "toy.html").read_bytes() for s in ("kim", "lee", "park")}
+    assert cli(course, "feedback", "lstm") == 0
+    ours = {s: (course / "feedback" / s / "lstm" / "lstm.html").read_bytes() for s in ("kim", "lee", "choi", "park")}
     shutil.rmtree(course / "feedback")
-    run(course, "nbgrader", "generate_feedback", "toy", "--force")
-    theirs = {s: (course / "feedback" / s / "toy" / "toy.html").read_bytes() for s in ours}
+    run(course, "nbgrader", "generate_feedback", "lstm", "--force")
+    theirs = {s: (course / "feedback" / s / "lstm" / "lstm.html").read_bytes() for s in ours}
     assert theirs == ours
     assert b"written answer" in ours["kim"] and b"cdn" not in ours["kim"]
 
@@ -172,18 +180,18 @@ def test_nbgrader_autograde_grades_in_the_sandbox(course):
 
     db = DB[course]
     before = json.loads((course / "grades.json").read_text())["lee"]["tests"]
-    stamps = records.graded_students(db, "toy")
+    stamps = records.graded_students(db, "lstm")
     graded_at = stamps["lee"]
-    run(course, "nbgrader", "autograde", "toy", "--student", "lee", "--force")
-    assert records.graded_students(db, "toy")["lee"] > graded_at  # our grader ran, in its sandbox
+    run(course, "nbgrader", "autograde", "lstm", "--student", "lee", "--force")
+    assert records.graded_students(db, "lstm")["lee"] > graded_at  # our grader ran, in its sandbox
     with Gradebook(db) as gb:
-        grades = {g: gb.find_grade(g, "toy", "toy", "lee").auto_score for g in before}
+        grades = {g: gb.find_grade(g, "lstm", "lstm", "lee").auto_score for g in before}
     assert grades == {g: t["score"] for g, t in before.items()}
-    nb = nbformat.read(str(course / "autograded" / "lee" / "toy" / "toy.ipynb"), as_version=4)
+    nb = nbformat.read(str(course / "autograded" / "lee" / "lstm" / "lstm.ipynb"), as_version=4)
     texts = [o.get("text", "") + "".join(o.get("traceback", [])) for c in nb.cells
              if c.cell_type == "code" for o in c.outputs]
-    assert any("NotImplementedError" in t for t in texts)  # lee left square as released
-    assert records.graded_students(db, "toy")["kim"] == stamps["kim"]  # only lee was graded again
+    assert any("hidden tests of lstm_param_count: failed" in t for t in texts)  # lee's mistake
+    assert records.graded_students(db, "lstm")["kim"] == stamps["kim"]  # only lee was graded again
 
 
 # ----------------------------------------------------------------------------- in a browser
@@ -208,7 +216,7 @@ class Steps:
 
 
 def submission_id(server, student):
-    nbs = json.loads(get(server, "/formgrader/api/submitted_notebooks/toy/toy"))
+    nbs = json.loads(get(server, "/formgrader/api/submitted_notebooks/lstm/lstm"))
     return next(n["id"] for n in nbs if n["student"] == student)
 
 
@@ -233,7 +241,7 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
             and not r.url.startswith(("data:", "about:")) else None)
     page.goto(f"{server}/formgrader?token={TOKEN}")
 
-    page.goto(f"{server}/formgrader/gradebook/toy/toy")
+    page.goto(f"{server}/formgrader/gradebook/lstm/lstm")
     page.wait_for_selector("text=Submission #1")
     page.click("#toggle_names")  # the formgrader hides them by default
     steps.shot("class")
@@ -243,23 +251,25 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'kim')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
     assert page.locator("img[src^='data:image/png']").count() >= 1  # kim's plot
-    # kim's $\sigma'(x) \le 1/4$, typeset by the MathJax this server serves
+    # kim's written answer, its math typeset by the MathJax this server serves
     page.wait_for_function("document.querySelector('script[type^=\"math/tex\"]') && "
                            "!document.querySelector('.MathJax_Processing')", timeout=60_000)
-    rendered = page.inner_text("#MathJax-Element-1-Frame")
-    assert "\u2264" in rendered and "Error" not in rendered, rendered  # a typeset "less or equal"
-    typed(page, "#written_why", "1.5")
-    typed(page, "#written_why-comment", "Right: $\\sigma'(x) \\le 1/4$, so the product *vanishes*.")
-    steps.shot("written-answer-graded", near="#written_why-comment")
+    answer = page.locator(".nbgrader_cell", has_text="starts the cell open")
+    rendered = answer.locator(".MathJax").first.inner_text()
+    assert "\u2248" in rendered and "Error" not in rendered, rendered  # a typeset "approximately"
+    typed(page, "#written_highway", "1.5")
+    typed(page, "#written_highway-comment", "Right, and with $b_f = 3$, $\\sigma(3) \\approx 0.95$: "
+                                             "say why that *keeps* the path open.")
+    steps.shot("written-answer-graded", near="#written_highway-comment")
 
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'lee')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
-    assert "NotImplementedError" in page.inner_text("#notebook")  # the failed test says why
-    typed(page, "#test_square", "1")  # the instructor gives lee the point
-    steps.shot("test-overridden", near="#test_square")
+    assert "hidden tests of lstm_param_count: failed" in page.inner_text("#notebook")  # and why
+    typed(page, "#test_lstm_param_count", "1")  # the instructor gives lee the point
+    steps.shot("test-overridden", near="#test_lstm_param_count")
 
     page.goto(f"{server}/formgrader/manage_assignments")
-    page.wait_for_selector("text=toy")
+    page.wait_for_selector("text=lstm")
     with page.expect_response(lambda r: "generate_feedback" in r.url, timeout=300_000) as resp:
         page.click(".generate-feedback a")
     assert resp.value.ok and json.loads(resp.value.text())["success"], resp.value.text()[-2000:]
@@ -267,25 +277,25 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     steps.shot("feedback-generated")
     assert not offline, offline  # nothing fetched from outside this server
 
-    pages = {s: (course / "feedback" / s / "toy" / "toy.html").read_text() for s in ("kim", "lee")}
-    assert "<b id='total'>4.5 / 5</b>" in pages["kim"] and "<math" in pages["kim"]
+    pages = {s: (course / "feedback" / s / "lstm" / "lstm.html").read_text() for s in ("kim", "lee")}
+    assert "<b id='total'>15.5 / 16</b>" in pages["kim"] and "<math" in pages["kim"]
     assert "points set by the instructor" in pages["lee"]
-    page.goto((course / "feedback" / "kim" / "toy" / "toy.html").as_uri())  # as the student opens it
-    assert page.locator("math").count() == 1 and "4.5 / 5" in page.inner_text("#total")
+    page.goto((course / "feedback" / "kim" / "lstm" / "lstm.html").as_uri())  # as the student opens it
+    assert page.locator("math").count() == 2 and "15.5 / 16" in page.inner_text("#total")
     steps.shot("feedback-page")
     assert cli(course, "export", "--to", str(course / "grades.csv")) == 0
     import csv
 
     rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
-    subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/toy"))}
-    for s in ("kim", "lee", "park"):
+    subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/lstm"))}
+    for s in ("kim", "lee", "choi", "park"):
         assert float(rows[s]["score"]) == subs[s]["score"], s
-    assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("1.5", "test_square")
+    assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("1.5", "test_lstm_param_count")
     out = course / "after.json"
-    assert cli(course, "grade", "toy", str(course / "submissions"), "--quiet",
+    assert cli(course, "grade", "lstm", str(course / "submissions"), "--quiet",
                "--cell-timeout", "30", "--json", str(out)) == 0
     doc = json.loads(out.read_text())
-    for s in ("kim", "lee", "park"):
+    for s in ("kim", "lee", "choi", "park"):
         assert doc[s]["total"] == subs[s]["score"] == float(rows[s]["score"]), s
 
 
@@ -306,18 +316,18 @@ def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(cours
 
     assert cli(course, "export", "--canvas", "--to", str(course / "canvas.csv")) == 0
     canvas = list(csv.reader((course / "canvas.csv").open()))
-    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "toy"]
-    assert canvas[1] == ["Points Possible", "", "", "", "", "5"]
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "lstm"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "16"]
     by_login = {r[3]: r for r in canvas[2:]}
     assert by_login["kim"][:2] == ["Kim, Minji", "1001"]
     assert by_login["park"][0] == "park"  # not on the roster: the id
-    assert (by_login["kim"][5], by_login["lee"][5]) == ("4.5", "")  # graded by hand / pending
+    assert (by_login["kim"][5], by_login["lee"][5]) == ("15.5", "")  # graded by hand / pending
     final = {s: not (r["needs_manual_grade"] == "True") for s, r in rows.items()}
     for s, r in by_login.items():  # a final grade is the export's score; a pending one blank
         assert r[5] == (f"{float(rows[s]['score']):g}" if final[s] else ""), s
 
     assert cli(course, "export", "--moodle", "--to", str(course / "moodle.csv")) == 0
     moodle = list(csv.reader((course / "moodle.csv").open()))
-    assert moodle[0] == ["Username", "Email address", "First name", "Last name", "toy"]
+    assert moodle[0] == ["Username", "Email address", "First name", "Last name", "lstm"]
     assert {r[0]: r[1:4] for r in moodle[1:]}["kim"] == ["minji.kim@uni.example", "Minji", "Kim"]
     assert {r[0]: r[4] for r in moodle[1:]} == {s: r[5] for s, r in by_login.items()}
