@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import html
 
+from traitlets import default
+
 from . import records
 from .outcomes import Status
 
@@ -73,6 +75,7 @@ class FeedbackExporter(_exporter_base()):
     export_from_notebook = None  # not offered in Jupyter's "export as" menu
     output_mimetype = "text/html"
 
+    @default("file_extension")
     def _file_extension_default(self):
         return ".html"
 

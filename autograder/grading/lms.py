@@ -26,8 +26,8 @@ class Layout(enum.StrEnum):
 
 
 def _wide(rows):
-    """(assignments, students, people, grade) from export rows: grade[student][a] is the
-    score, or "" while not final."""
+    """(assignments, students, people, grade, maximum) from export rows: grade[student][a]
+    is the score, or "" while not final; maximum[a] the assignment's points."""
     assignments = sorted({r["assignment"] for r in rows})
     people, grade, maximum = {}, {}, {}
     for r in rows:
