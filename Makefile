@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the chapters run in parallel first (scripts/execute_book.py), so the build finds them cached
 book: $(STAMP)
+	$(PY) scripts/execute_book.py
 	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
 
 test: $(STAMP)

@@ -1,0 +1,103 @@
+"""Execute the book's chapters in parallel, into the cache that jupyter-book reads.
+
+jupyter-book 1 executes a chapter when Sphinx reads it, one chapter after another. `make book`
+runs this first: every chapter whose code is not in the execution cache (jupyter-cache, the
+cache jupyter-book's `execute_notebooks: cache` uses) runs in a pool of worker processes,
+longest first by its last recorded run time (chapters never run: the later ones first), with
+jupyter-cache's own worker (the one its `local-parallel` executor uses), each in its own
+folder as jupyter-book would run it. The build that follows finds every chapter cached; a
+chapter that failed here is run again by the build, which reports its error as usual.
+
+    python scripts/execute_book.py [--workers N]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from jupyter_cache import get_cache
+from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+from myst_nb.core.read import is_myst_markdown_notebook, myst_nb_reader_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "_build" / ".jupyter_cache"  # where `jupyter-book build . --path-output .` keeps it
+READ_DATA = {"type": "plugin", "name": "myst_nb_md"}  # the reader myst-nb records for a .md page
+UNKNOWN = float("inf")  # chapters never run before go first, the later (larger) ones first
+
+
+def chapters(root=ROOT):
+    """The toc's pages that are notebooks (MyST Markdown with a kernel), in reading order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    paths = [root / f"{f}.md" for f in files]
+    return [p for p in paths if p.exists() and is_myst_markdown_notebook(p.read_text("utf8"))]
+
+
+def last_seconds(cache):
+    """{uri: execution seconds of its most recent cached run}."""
+    seconds = {}
+    for record in sorted(cache.list_cache_records(), key=lambda r: r.created):
+        seconds[record.uri] = record.data.get("execution_seconds", UNKNOWN)
+    return seconds
+
+
+def stale(cache, paths):
+    """The paths whose code cells have no executed notebook in the cache."""
+    missing = []
+    for path in paths:
+        try:
+            cache.match_cache_notebook(myst_nb_reader_plugin(str(path)))
+        except KeyError:
+            missing.append(path)
+    return missing
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=os.cpu_count(),
+                   help="chapters run at once (default: the number of CPUs)")
+    args = p.parse_args(argv)
+    if args.workers < 1:
+        p.error(f"--workers must be a positive integer, got {args.workers}")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text()).get("execute", {})
+    if config.get("execute_notebooks") != "cache":
+        print("execute_book: _config.yml does not use the execution cache; nothing to do")
+        return 0
+
+    cache = get_cache(str(CACHE))
+    todo = stale(cache, chapters())
+    if not todo:
+        print("execute_book: every chapter is in the execution cache")
+        return 0
+    before = last_seconds(cache)
+    order = {path: i for i, path in enumerate(todo)}
+    todo.sort(key=lambda path: (before.get(str(path), UNKNOWN), order[path]), reverse=True)
+    jobs = [ProcessData(cache.add_nb_to_project(str(path), read_data=READ_DATA).pk, str(path),
+                        cache, config.get("timeout", 30), config.get("allow_errors", False))
+            for path in todo]
+    workers = min(args.workers, len(jobs))
+    print(f"execute_book: {len(jobs)} chapter(s) on {workers} worker(s): "
+          + ", ".join(path.stem for path in todo), flush=True)
+    start = time.perf_counter()
+    failed = []
+    # one chapter per task, so that a free worker takes the next longest at once
+    with multiprocessing.Pool(workers) as pool:
+        for status, uri in pool.imap_unordered(ExecutionWorkerLocalMProc(), jobs, chunksize=1):
+            name = Path(uri).stem
+            if status:
+                failed.append(name)
+            print(f"execute_book: {name} {'failed' if status else 'executed'} "
+                  f"at {time.perf_counter() - start:.0f} s", flush=True)
+    if failed:
+        print("execute_book: the build runs these again and reports their errors: "
+              + ", ".join(failed), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
