@@ -109,8 +109,32 @@ def visit(browser, url, *, leaving=False):
     return page, problems
 
 
+WIDE_EQUATIONS = """() => [...document.querySelectorAll('mjx-container[display="true"]')]
+    .filter(c => {
+        const m = c.querySelector('mjx-math');
+        return m && m.getBoundingClientRect().width > c.getBoundingClientRect().width + 1;
+    }).map(c => (c.closest('.math') || c).textContent.trim().slice(0, 80))"""
+
+
+def neighbours(page_path):
+    """(previous, next) page paths of page_path in the toc's reading order (None at the ends)."""
+    pages = toc_pages()
+    i = pages.index(page_path)
+    return (pages[i - 1] if i else None), (pages[i + 1] if i + 1 < len(pages) else None)
+
+
+def link_target(page, selector):
+    """The page path an <a> of the page points to (no .html, no #anchor), or None if absent."""
+    hrefs = page.eval_on_selector_all(selector, "els => els.map(e => e.href)")
+    return urlparse(hrefs[0]).path.lstrip("/").removesuffix(".html") if hrefs else None
+
+
 @pytest.mark.parametrize("page_path", toc_pages())
 def test_every_page_reads_cleanly(browser, server, page_path):
+    """One visit per page: it loads without an error or an outside request, its math is
+    typeset and no display equation is wider than the text (a wider one is cut off at its
+    right edge), its images load, it has the table of contents, and its previous and next
+    links are its neighbours in the toc."""
     page, problems = visit(browser, f"{server}/{page_path}.html")
     try:
         if page.locator(".math").count():
@@ -120,52 +144,35 @@ def test_every_page_reads_cleanly(browser, server, page_path):
                 "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')"
                 " && !e.closest('mjx-container')).length")
             assert unrendered == 0, f"{unrendered} math elements not typeset"
+            wide = page.evaluate(WIDE_EQUATIONS)
+            assert not wide, f"display equations wider than the text: {wide}"
         broken = page.evaluate(
             "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
         assert not broken, f"images not loaded: {broken}"
         assert not problems, "\n".join(problems)
         assert page.locator("nav.bd-docs-nav a").count() >= len(toc_pages()) - 1, "table of contents missing"
+        before, after = neighbours(page_path)
+        assert link_target(page, "a.left-prev") == before, "the previous link is not the toc's"
+        assert link_target(page, "a.right-next") == after, "the next link is not the toc's"
     finally:
         page.close()
 
 
-def test_no_displayed_equation_is_wider_than_the_text(browser, server):
-    """A display equation wider than the column is cut off at its right edge (or needs a
-    scroll bar the reader may not see): long ones are split over lines."""
-    too_wide = {}
-    for page_path in toc_pages():
-        page, _ = visit(browser, f"{server}/{page_path}.html")
-        try:
-            if not page.locator(".math").count():
-                continue
-            page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0",
-                                   timeout=20000)
-            wide = page.evaluate("""() => [...document.querySelectorAll(
-                'mjx-container[display="true"]')].filter(c => {
-                    const m = c.querySelector('mjx-math');
-                    return m && m.getBoundingClientRect().width > c.getBoundingClientRect().width + 1;
-                }).map(c => (c.closest('.math') || c).textContent.trim().slice(0, 80))""")
-            if wide:
-                too_wide[page_path] = wide
-        finally:
-            page.close()
-    assert not too_wide, too_wide
-
-
-def test_next_and_previous_links_follow_the_toc(browser, server):
-    pages = toc_pages()
-    for here, there in zip(pages, pages[1:]):
-        page, problems = visit(browser, f"{server}/{here}.html", leaving=True)
-        try:
-            # the navigation itself is what is checked: wait for the URL, not for the network
-            # to go quiet (the page's own loading was checked by visit)
-            page.locator("a.right-next").first.click()
-            page.wait_for_url(re.compile(rf".*/{re.escape(there)}\.html(#.*)?$"), timeout=30_000)
-            page.locator("a.left-prev").first.click()
-            page.wait_for_url(re.compile(rf".*/{re.escape(here)}\.html(#.*)?$"), timeout=30_000)
-            assert not problems, "\n".join(problems)
-        finally:
-            page.close()
+@pytest.mark.parametrize("pair", [0, -2], ids=["first", "last"])
+def test_next_and_previous_links_take_the_reader_there(browser, server, pair):
+    """Every page's links are checked above; here a reader clicks them, at both ends."""
+    here, there = toc_pages()[pair], toc_pages()[pair + 1]
+    page, problems = visit(browser, f"{server}/{here}.html", leaving=True)
+    try:
+        # the navigation itself is what is checked: wait for the URL, not for the network
+        # to go quiet (the page's own loading was checked by visit)
+        page.locator("a.right-next").first.click()
+        page.wait_for_url(re.compile(rf".*/{re.escape(there)}\.html(#.*)?$"), timeout=30_000)
+        page.locator("a.left-prev").first.click()
+        page.wait_for_url(re.compile(rf".*/{re.escape(here)}\.html(#.*)?$"), timeout=30_000)
+        assert not problems, "\n".join(problems)
+    finally:
+        page.close()
 
 
 def test_sidebar_toc_links_open_every_chapter(browser, server):
