@@ -8,7 +8,9 @@ jupyter-cache's own worker (the one its `local-parallel` executor uses), each in
 folder as jupyter-book would run it. The build that follows finds every chapter cached; a
 chapter that failed here is run again by the build, which reports its error as usual.
 
-    python scripts/execute_book.py [--workers N]
+    python scripts/execute_book.py [--workers N] [CHAPTER.md ...]
+
+Named chapters limit the run to those (when they are stale); by default every stale chapter runs.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 from myst_nb.core.read import is_myst_markdown_notebook, myst_nb_reader_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "_build" / ".jupyter_cache"  # where `jupyter-book build . --path-output .` keeps it
+CACHE = Path("_build") / ".jupyter_cache"  # where `jupyter-book build . --path-output .` keeps it
 READ_DATA = {"type": "plugin", "name": "myst_nb_md"}  # the reader myst-nb records for a .md page
 UNKNOWN = float("inf")  # chapters never run before go first, the later (larger) ones first
 
@@ -57,20 +59,30 @@ def stale(cache, paths):
     return missing
 
 
-def main(argv=None):
+def main(argv=None, root=ROOT):
+    """Run the stale chapters of the book at ``root``; 0 (failures are left to the build)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=os.cpu_count(),
                    help="chapters run at once (default: the number of CPUs)")
+    p.add_argument("only", nargs="*", type=Path, metavar="CHAPTER.md",
+                   help="run only these chapters (paths to the toc's .md files)")
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error(f"--workers must be a positive integer, got {args.workers}")
-    config = yaml.safe_load((ROOT / "_config.yml").read_text()).get("execute", {})
+    config = yaml.safe_load((root / "_config.yml").read_text()).get("execute", {})
     if config.get("execute_notebooks") != "cache":
         print("execute_book: _config.yml does not use the execution cache; nothing to do")
         return 0
 
-    cache = get_cache(str(CACHE))
-    todo = stale(cache, chapters())
+    cache = get_cache(str(root / CACHE))
+    pages = chapters(root)
+    if args.only:
+        wanted = {path.resolve() for path in args.only}
+        unknown = wanted - set(pages)
+        if unknown:
+            p.error("not a chapter of the toc: " + ", ".join(map(str, sorted(unknown))))
+        pages = [path for path in pages if path in wanted]
+    todo = stale(cache, pages)
     if not todo:
         print("execute_book: every chapter is in the execution cache")
         return 0
@@ -89,10 +101,12 @@ def main(argv=None):
     with multiprocessing.Pool(workers) as pool:
         for status, uri in pool.imap_unordered(ExecutionWorkerLocalMProc(), jobs, chunksize=1):
             name = Path(uri).stem
-            if status:
-                failed.append(name)
             print(f"execute_book: {name} {'failed' if status else 'executed'} "
                   f"at {time.perf_counter() - start:.0f} s", flush=True)
+            if status:
+                failed.append(name)
+                traceback = cache.get_project_record(uri).traceback or "(no traceback recorded)"
+                print(traceback[-4000:], flush=True)
     if failed:
         print("execute_book: the build runs these again and reports their errors: "
               + ", ".join(failed), flush=True)

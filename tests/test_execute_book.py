@@ -1,0 +1,81 @@
+"""scripts/execute_book.py, which `make book` runs before jupyter-book: on a two-chapter book,
+the chapters run in parallel into the cache in the form myst-nb looks them up, a second run
+finds nothing to do, and a failing chapter is reported with its traceback and left to the
+build."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+from jupyter_cache import get_cache
+from myst_nb.core.read import myst_nb_reader_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+FRONT = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("execute_book", ROOT / "scripts" / "execute_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def chapter(body):
+    return FRONT + "# A chapter\n\n```{code-cell} ipython3\n" + body + "\n```\n"
+
+
+@pytest.fixture
+def book(tmp_path):
+    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: Part\n    chapters:\n"
+        "      - file: one\n      - file: two\n      - file: notes\n")
+    (tmp_path / "intro.md").write_text("# Not a notebook\n")
+    (tmp_path / "notes.md").write_text("# Plain Markdown, no kernel\n")
+    (tmp_path / "one.md").write_text(chapter("print(6 * 7)"))
+    (tmp_path / "two.md").write_text(chapter("import os\nprint(os.getcwd())"))
+    return tmp_path
+
+
+def test_chapters_run_into_the_cache_as_myst_nb_reads_them(book, capsys):
+    script = load_script()
+    assert [p.name for p in script.chapters(book)] == ["one.md", "two.md"]
+    assert script.main(["--workers", "2"], root=book) == 0
+    out = capsys.readouterr().out
+    assert "2 chapter(s) on 2 worker(s)" in out and "failed" not in out
+    cache = get_cache(str(book / "_build" / ".jupyter_cache"))
+    for name, printed in (("one.md", "42"), ("two.md", str(book))):
+        record = cache.match_cache_notebook(myst_nb_reader_plugin(str(book / name)))
+        nb = cache.get_cache_bundle(record.pk).nb
+        assert nb.cells[-1].outputs[0]["text"].strip() == printed  # run in the chapter's folder
+    assert script.main([], root=book) == 0
+    assert "every chapter is in the execution cache" in capsys.readouterr().out
+
+
+def test_a_failing_chapter_is_reported_and_left_to_the_build(book, capsys):
+    (book / "two.md").write_text(chapter("raise RuntimeError('the claim no longer holds')"))
+    script = load_script()
+    assert script.main(["--workers", "1", str(book / "two.md")], root=book) == 0
+    out = capsys.readouterr().out
+    assert "two failed" in out and "the claim no longer holds" in out
+    assert script.stale(get_cache(str(book / "_build" / ".jupyter_cache")),
+                        script.chapters(book)) == [book / "one.md", book / "two.md"]
+
+
+def test_bad_arguments_are_named(book, capsys):
+    script = load_script()
+    with pytest.raises(SystemExit):
+        script.main(["--workers", "0"], root=book)
+    assert "--workers must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main([str(book / "intro.md")], root=book)
+    assert "not a chapter of the toc" in capsys.readouterr().err
