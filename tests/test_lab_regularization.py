@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from autograder.lab.data import remember_first_tensors
-from autograder.lab.regularization import (StateDropoutGRU, gru_cell_from_layer,
+from autograder.lab.regularization import (MASK_MODES, StateDropoutGRU, gru_cell_from_layer,
+                                           gru_step_reading,
                                            gru_states_with_state_dropout, linear_recoverability,
                                            rnn_preactivation_stats)
 
@@ -29,7 +30,7 @@ def test_gru_cell_from_layer_and_unmasked_states_match_nn_gru():
     cell = gru_cell_from_layer(gru).double()
     with torch.no_grad():
         expected, _ = gru(x)
-        for mode in ("none", "per_step", "fixed"):
+        for mode in MASK_MODES:
             p = 0.0 if mode != "none" else 0.3  # p = 0 or mode none: no effect
             got = gru_states_with_state_dropout(cell, x, p, mode, seed=1)
             torch.testing.assert_close(got, expected)
@@ -50,6 +51,29 @@ def test_fixed_mask_is_the_same_at_every_step_and_fresh_masks_are_not():
         gru_states_with_state_dropout(cell, x, 0.5, "sometimes")
     with pytest.raises(ValueError, match="^p"):
         gru_states_with_state_dropout(cell, x, 1.0, "fixed")
+
+
+def test_gru_step_reading_its_own_state_is_the_cell():
+    gru, x = _gru_and_input()
+    cell = gru_cell_from_layer(gru).double()
+    h = torch.randn(x.shape[0], 5, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(gru_step_reading(cell, x[:, 0], h, h), cell(x[:, 0], h))
+
+
+def test_variational_mask_reaches_the_gates_but_never_rescales_the_state():
+    """Gal and Ghahramani's placement: a unit dropped for the whole sequence still carries
+    its value through z * h (no zero in the state, no 1/(1 - p) growth), and the gates read
+    the masked state, so the states differ from the unmasked run."""
+    gru, x = _gru_and_input(H=16, T=40, N=3)
+    cell = gru_cell_from_layer(gru).double()
+    with torch.no_grad():
+        plain = gru_states_with_state_dropout(cell, x, 0.5, "none")
+        gal = gru_states_with_state_dropout(cell, x, 0.5, "variational", seed=0)
+        carried = gru_states_with_state_dropout(cell, x, 0.5, "fixed", seed=0)
+    assert not torch.allclose(gal, plain)
+    assert (gal == 0).sum() == 0 and gal.abs().max() < 1  # a convex mix of tanh values
+    assert (carried == 0).any() and carried.abs().max() > 1  # the carried mask scales by 2
 
 
 def test_state_dropout_gru_modes_and_update_bias():

@@ -29,20 +29,28 @@ def gru_cell_from_layer(layer):
     return cell
 
 
+MASK_MODES = ("none", "per_step", "fixed", "variational")
+
+
 def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
     """Run a GRUCell over x with dropout on the hidden state it carries from step to step.
 
     - cell: nn.GRUCell with hidden size H
     - x: (N, T, D) tensor
     - p: drop probability; kept units are scaled by 1 / (1 - p) (inverted dropout)
-    - mode: "none" (no mask), "per_step" (a fresh mask m_t at every step, the naive way) or
-      "fixed" (one mask per sequence, reused at every step: variational dropout)
+    - mode: where the mask goes and how often it is drawn (MASK_MODES):
+      "none" (no mask); "per_step" (a fresh mask m_t on the carried state at every step, the
+      naive way); "fixed" (one mask m per sequence on the carried state); "variational" (one
+      mask m per sequence on h_{t-1} where it enters the recurrent weights, Gal and
+      Ghahramani's placement: the gates and the candidate read m * h_{t-1} / (1 - p), the
+      interpolation z * h_{t-1} keeps h_{t-1} itself, so the state is never rescaled)
     - seed: an int, or a torch.Generator (on the CPU) that draws the masks
-    The state passed to step t + 1 is m_t * h_t / (1 - p), where h_t = cell(x_t, previous state).
-    Returns h (N, T, H): the masked states, i.e. what the next step and a read-out see.
+    With "per_step" and "fixed" the state passed to step t + 1 is m_t * h_t / (1 - p), where
+    h_t = cell(x_t, previous state); with "none" and "variational" it is h_t.
+    Returns h (N, T, H): the states the next step and a read-out see.
     Differentiable with respect to the cell's parameters and x.
     """
-    v.one_of("mode", mode, ("none", "per_step", "fixed"))
+    v.one_of("mode", mode, MASK_MODES)
     if not 0.0 <= v.real("p", p, low=0.0) < 1.0:
         raise ValueError(f"p: expected 0 <= p < 1, got {p!r}")
     N, T, _ = x.shape
@@ -53,11 +61,14 @@ def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
         m = (torch.rand(N, H, generator=gen) >= p).to(x.dtype) / (1.0 - p)
         return m.to(x.device)
 
-    fixed = draw() if mode == "fixed" else None
+    fixed = draw() if mode in ("fixed", "variational") else None
     h = torch.zeros(N, H, dtype=x.dtype, device=x.device)
     out = []
     for t in range(T):
-        h = cell(x[:, t], h)
+        if mode == "variational":
+            h = gru_step_reading(cell, x[:, t], h, h * fixed)
+        else:
+            h = cell(x[:, t], h)
         if mode == "per_step":
             h = h * draw()
         elif mode == "fixed":
@@ -66,11 +77,27 @@ def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
     return torch.stack(out, dim=1)
 
 
+def gru_step_reading(cell, x_t, h, h_read):
+    """One step of a GRUCell whose gates and candidate read ``h_read`` instead of ``h``.
+
+    - cell: nn.GRUCell (PyTorch's r, z, n layout and convention h' = (1 - z) n + z h)
+    - x_t: (N, D); h: (N, H), the carried state; h_read: (N, H), what the recurrent weights see
+    Returns h' (N, H) = (1 - z) * n + z * h with r, z, n computed from x_t and h_read. With
+    h_read = h this is cell(x_t, h); a dropout mask on h_read is Gal and Ghahramani's placement.
+    """
+    r_i, z_i, n_i = nn.functional.linear(x_t, cell.weight_ih, cell.bias_ih).chunk(3, dim=1)
+    r_h, z_h, n_h = nn.functional.linear(h_read, cell.weight_hh, cell.bias_hh).chunk(3, dim=1)
+    r = torch.sigmoid(r_i + r_h)
+    z = torch.sigmoid(z_i + z_h)
+    n = torch.tanh(n_i + r * n_h)
+    return (1 - z) * n + z * h
+
+
 class StateDropoutGRU(nn.Module):
     """A GRU with dropout on its carried state in training mode, and a linear read-out.
 
     GRUCell(input_size, hidden_size) run by ``gru_states_with_state_dropout`` with
-    (p, mode) while ``self.training``, and without any mask in eval mode.
+    (p, mode), mode one of MASK_MODES, while ``self.training``, and without any mask in eval mode.
     ``update_bias`` (float or None) sets the z-gate part of both biases so that their sum
     equals it: a positive value makes the fresh cell keep its state (PyTorch's z is the kept
     fraction). The masks come from a torch.Generator seeded with ``seed``.
