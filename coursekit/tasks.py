@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import positive_int
+from ._args import positive_int, real
 
 
-def toy_timeseries(n_steps, rng):
+def toy_timeseries(n_steps, rng, t_end=5.0):
     """The course's toy series: two sinusoids with a random phase and a little uniform noise.
 
     y(t) = 0.5 sin(2 pi (t + m)) + cos(1.5 pi (t + m / 4)) + u, with t on a grid of
-    n_steps + 1 points over [0, 5], m ~ U(0, 10) drawn once per series and noise
-    u ~ U(-0.1, 0.1) drawn for every point.
+    n_steps + 1 points over [0, t_end], m ~ U(0, 10) drawn once per series and noise
+    u ~ U(-0.1, 0.1) drawn for every point. The first sinusoid's period is 1, i.e.
+    n_steps / t_end steps: a larger t_end packs more periods into the same number of steps.
     Returns (xs (n_steps,), y_next float): the series and the value that follows it.
     """
     n_steps = positive_int("n_steps", n_steps)
+    t_end = real("t_end", t_end, low=0.0, strict_low=True)
     m = rng.uniform(0, 10)
-    t = np.linspace(0, 5, n_steps + 1)
+    t = np.linspace(0, t_end, n_steps + 1)
     ys = 0.5 * np.sin(2 * np.pi * (t + m)) + np.cos(1.5 * np.pi * (t + m / 4)) + rng.uniform(-0.1, 0.1, t.shape)
     return ys[:-1], float(ys[-1])
 

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from coursekit._args import positive_int  # noqa: F401  (shared with coursekit.tasks)
+from coursekit._args import positive_int, real  # noqa: F401  (shared with coursekit.tasks)
 
 _DIM = re.compile(r"^(\d*)([A-Za-z_]\w*)$")
 
@@ -140,19 +140,6 @@ def _match_shape(name, shape, spec, dims):
 
 def _dtype_name(dtype):
     return "integer" if dtype == "int" else np.dtype(dtype).name
-
-
-def real(name, value, low=None, strict_low=False):
-    """Return ``value`` as a float, or raise ValueError unless it is a real number in range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}: expected a real number, got {value!r}")
-    value = float(value)
-    if np.isnan(value):
-        raise ValueError(f"{name}: expected a real number, got nan")
-    if low is not None and (value <= low if strict_low else value < low):
-        sign = ">" if strict_low else ">="
-        raise ValueError(f"{name}: expected a number {sign} {low}, got {value!r}")
-    return value
 
 
 def generator(name, value, allow_none=False):
