@@ -21,6 +21,20 @@ def test_toy_timeseries_shapes_and_determinism():
     assert xb.shape == (4, 20, 1) and yb.shape == (4, 1)
 
 
+def test_toy_timeseries_t_end_stretches_the_time_axis():
+    """t is on a grid of n_steps + 1 points over [0, t_end]: 200 steps over [0, 10] start with
+    the same times as 100 steps over [0, 5], so they agree up to the noise (|u| <= 0.1 each);
+    200 steps over the default [0, 5] do not."""
+    short, _ = tasks.toy_timeseries(100, np.random.default_rng(0))
+    long, _ = tasks.toy_timeseries(200, np.random.default_rng(0), t_end=10.0)
+    squeezed, _ = tasks.toy_timeseries(200, np.random.default_rng(0))
+    assert np.abs(long[:100] - short).max() <= 0.2
+    assert np.abs(squeezed[:100] - short).max() > 0.2
+    for bad in (0, -1.0, float("nan"), "5"):
+        with pytest.raises(ValueError, match="^t_end"):
+            tasks.toy_timeseries(10, np.random.default_rng(0), t_end=bad)
+
+
 def test_adding_problem_targets_are_the_marked_sums():
     x, y = tasks.adding_problem(32, 40, np.random.default_rng(1))
     assert x.shape == (32, 40, 2) and y.shape == (32, 1)
