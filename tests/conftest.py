@@ -1,6 +1,9 @@
-"""Shared fixtures: seeded generators, the torch device list (CUDA only when present) and
-Debian's Chromium driven by Playwright (the book's and the formgrader's browser tests)."""
+"""Shared fixtures: seeded generators, the torch device list (CUDA only when present),
+Debian's Chromium driven by Playwright (the book's and the formgrader's browser tests), and
+the book's build, started in the background as soon as a session selects a test that needs it."""
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,40 @@ def pytest_collection_modifyitems(config, items):
         why = SLOW.get(item.path.name)
         if why is not None:
             item.add_marker(pytest.mark.slow(reason=why))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_LOG = ROOT / "_build" / "make-book.log"
+BOOK_BUILD = pytest.StashKey[subprocess.Popen]()
+
+
+def start_book_build(config):
+    """`make book` in the background (once per session); its output goes to BOOK_LOG."""
+    if BOOK_BUILD not in config.stash:
+        BOOK_LOG.parent.mkdir(exist_ok=True)
+        with open(BOOK_LOG, "w") as log:
+            # its own process group, so that an early end of the session stops all of it
+            config.stash[BOOK_BUILD] = subprocess.Popen(["make", "book"], cwd=ROOT, stdout=log,
+                                                        stderr=subprocess.STDOUT,
+                                                        start_new_session=True)
+    return config.stash[BOOK_BUILD]
+
+
+def pytest_collection_finish(session):
+    """When the book's tests are selected (after -m and -k), its build starts now and they
+    run last, so that the build (mostly the chapters' experiments) overlaps the other tests
+    instead of adding to them."""
+    book = [item for item in session.items if "built_book" in item.fixturenames]
+    if book and not session.config.option.collectonly:
+        session.items[:] = [item for item in session.items if item not in book] + book
+        start_book_build(session.config)
+
+
+def pytest_unconfigure(config):
+    build = config.stash.get(BOOK_BUILD, None)
+    if build is not None and build.poll() is None:  # the session ended before the book tests
+        os.killpg(build.pid, signal.SIGTERM)
+        build.wait()
 
 
 @pytest.fixture(scope="session")

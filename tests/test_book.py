@@ -1,19 +1,20 @@
 """The book as its readers get it: built strictly, served on localhost, read in Chromium.
 
-The build runs once per session (`make book`: jupyter-book with -W -n --keep-going, so a
-failing cell or a broken reference fails it). The browser part drives Debian's Chromium
+The build runs once per session (`make book`: the chapters in parallel, then jupyter-book
+with -W -n --keep-going, so a failing cell or a broken reference fails it); conftest.py
+starts it in the background at the start of the session and runs these tests last. The browser part drives Debian's Chromium
 through every page with Playwright. CI installs Chromium; elsewhere the browser tests skip
 when /usr/bin/chromium is missing, and fail instead when CI is set.
 """
 import functools
 import http.server
 import re
-import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import BOOK_LOG, start_book_build
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -21,10 +22,12 @@ SHOTS = ROOT / "_build" / "screenshots"
 
 
 @pytest.fixture(scope="session")
-def built_book():
-    proc = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, "book build failed:\n" + log[-6000:]
+def built_book(request):
+    """The book, built by `make book` (started in the background by conftest.py)."""
+    build = start_book_build(request.config)
+    build.wait()
+    log = BOOK_LOG.read_text(errors="replace")
+    assert build.returncode == 0, "book build failed:\n" + log[-6000:]
     assert "build succeeded" in log, log[-3000:]
     return HTML
 
