@@ -15,7 +15,6 @@ mistake costs the points of its own function only.
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import io
 import os
@@ -54,6 +53,19 @@ def _allowed(fn):
 
 
 _ALLOWED_CODE = _allowed(len).__code__
+# id(stand-in) -> (the stand-in, what it replaced in the namespace): while one call is
+# isolated, another connection (another thread) still reaches the notebook's own functions
+_STOOD_FOR = {}
+
+
+def _own(obj):
+    """``obj``, or the notebook's own function an isolated call stood it in for."""
+    for _ in range(8):
+        entry = _STOOD_FOR.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            return obj
+        obj = entry[1]
+    return obj
 
 
 class Guard:
@@ -115,26 +127,54 @@ class Guard:
 
 
 # ----------------------------------------------------------------------------- comparisons
-def _same(a, b):
-    if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype \
-            and np.array_equal(a, b, equal_nan=True)
+# Before and after a call, the arguments are compared as data, by exact type: the containers
+# and arrays the grader sends, walked without running any code of the notebook (an argument
+# may be an object of the student's own, kept here by a handle: a forward's cache).
+def _tensor_types():
     torch = sys.modules.get("torch")
-    if torch is not None and isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and \
+    return () if torch is None else (torch.Tensor, torch.nn.Parameter)
+
+
+def _snapshot(x, depth=0):
+    """A copy of what ``_same`` compares in ``x``: arrays, tensors and the plain lists,
+    tuples and dicts (string keys) around them; anything else is kept as it is (never
+    compared, never copied: copying an object of the notebook would run its code)."""
+    t = type(x)
+    if depth > wire.MAX_DEPTH:
+        return x
+    if t is np.ndarray:
+        return x.copy()
+    if t in (list, tuple):
+        return t(_snapshot(v, depth + 1) for v in x)
+    if t is dict and all(type(k) is str for k in x):
+        return {k: _snapshot(v, depth + 1) for k, v in x.items()}
+    if t in _tensor_types():
+        return x.detach().clone()
+    return x
+
+
+def _same(a, b):
+    """Whether ``b`` (an argument after the call) still holds what ``a`` (its snapshot) does."""
+    t = type(a)
+    if t is np.ndarray:
+        return type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype \
+            and np.array_equal(a, b, equal_nan=True)
+    if t in _tensor_types():
+        torch = sys.modules["torch"]
+        return type(b) in _tensor_types() and a.shape == b.shape and \
             torch.equal(torch.nan_to_num(a.detach()), torch.nan_to_num(b.detach()))
-    if isinstance(a, (tuple, list)):
-        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return True  # numbers, generators, ...: not compared
+    if t in (tuple, list):
+        return type(b) is t and len(a) == len(b) and all(map(_same, a, b))
+    if t is dict:
+        return type(b) is dict and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True  # numbers, generators, objects of the notebook: not compared
 
 
 def _first_difference(a, b):
     """The index or key of the first entry where containers ``a`` and ``b`` differ."""
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b):
+    if type(a) in (tuple, list) and type(b) is type(a) and len(a) == len(b):
         return next((k for k, (x, y) in enumerate(zip(a, b)) if not _same(x, y)), None)
-    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+    if type(a) is dict and type(b) is dict and a.keys() == b.keys():
         return next((k for k in a if not _same(a[k], b[k])), None)
     return None
 
@@ -210,7 +250,7 @@ class Executor:
     def describe(self, name):
         if not _is_name(name) or name not in self.namespace:
             return {"kind": "missing"}
-        obj = self.namespace[name]
+        obj = _own(self.namespace[name])
         out = {"kind": "class" if isinstance(obj, type) else
                "function" if callable(obj) else "other", "type": type(obj).__name__}
         torch = sys.modules.get("torch")
@@ -224,7 +264,7 @@ class Executor:
         if req.get("on") is not None:
             obj = req["on"]  # a handle, resolved to its object when the request was decoded
         elif _is_name(req.get("name")):
-            obj = self.namespace[req["name"]]
+            obj = _own(self.namespace[req["name"]])
         else:
             raise wire.WireError("not a name the grader asks for")
         for attr in filter(None, str(req.get("attr") or "").split(".")):
@@ -240,15 +280,19 @@ class Executor:
     def _isolated(self, fn, names):
         # a class's method (Function.apply, say) runs code of the notebook's globals
         scope = fn.__globals__ if inspect.isfunction(fn) else self.namespace
-        swapped = {}
+        swapped, stands = {}, []
         for other in names:
             if other in scope:
                 swapped[other] = scope[other]
-                scope[other] = _allowed(self._stand_in(other))
+                stand = scope[other] = _allowed(self._stand_in(other))
+                _STOOD_FOR[id(stand)] = (stand, swapped[other])
+                stands.append(stand)
         try:
             yield
         finally:
             scope.update(swapped)
+            for stand in stands:
+                _STOOD_FOR.pop(id(stand), None)
 
     def _stand_in(self, name):
         def stand_in(*args, **kwargs):
@@ -263,13 +307,16 @@ class Executor:
         positions (``modified``: argument indices and keyword names the grader sent;
         ``aliases``: [output path, argument index, input path] with paths of indices and
         the grader's own keys), ``hits`` of the guard, and an ``error`` (its type and text).
+        ``keep`` keeps the value here (its ``handle`` in the answer); ``hold``, the index of
+        an entry of a returned tuple or list, keeps that entry here and sends its handle in
+        its place (``held`` too): a forward's cache, which the grader never reads.
         """
         try:
             fn = self._target(req)
         except Exception as e:
             return {"error": {"type": type(e).__name__, "message": _clip(e)}}
         args, kwargs = list(req.get("args", [])), dict(req.get("kwargs", {}))
-        before = copy.deepcopy((args, kwargs))
+        before = _snapshot((args, kwargs))
         guard = Guard(req.get("files", ()), req.get("c_names", ()))
         outs = []
         error = None
@@ -297,9 +344,14 @@ class Executor:
         inputs = list(enumerate(args)) + list(kwargs.items())
         resp["aliases"] = _aliases(outs[0], inputs) if req.get("aliases") else []
         value = outs if req.get("repeat") else outs[0]
-        resp["value"] = value
         if req.get("keep"):
             resp["handle"] = self.keep(value)
+        hold = req.get("hold")
+        if type(hold) is int and type(value) in (tuple, list) and 0 <= hold < len(value):
+            # that entry of the result stays here, kept: what crosses is its handle
+            held = resp["held"] = self.keep(value[hold])
+            value = type(value)(held if i == hold else v for i, v in enumerate(value))
+        resp["value"] = value
         return resp
 
 

@@ -3,7 +3,9 @@
 Runs the answer cells of each solution notebook in-process (no kernel, no experiments):
 - the solutions pass every check of their assignment;
 - every mistake in tests/mistakes/<assignment>.py, a text replacement in one answer cell,
-  fails the check of that function and no other (each function is graded on its own);
+  fails the check of that function and no other (each function is graded on its own), or,
+  for a cache holding the wrong arrays, the checks of the functions that read it, saying
+  that they were tested with the student's own cache;
 - every function has at least three mistakes, and the notebook's test cells match the
   registry (grade_id test_<function>, the same points, the hidden block is one run_check call).
 """
@@ -24,13 +26,16 @@ READY = [a for a in checks.MODULES if notebooks.notebook_path(a).is_file()]
 
 
 def mistakes(assignment):
+    """(function, description, old, new, failing): ``failing`` is the functions whose checks
+    the mistake fails (its own unless the entry lists others)."""
     path = MISTAKE_DIR / f"{assignment}.py"
     if not path.is_file():
         return []
     spec = importlib.util.spec_from_file_location(f"mistakes_{assignment}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.MISTAKES
+    return [(f, d, old, new, tuple(rest[0]) if rest else (f,))
+            for f, d, old, new, *rest in mod.MISTAKES]
 
 
 def verdicts(assignment, replace=None):
@@ -93,12 +98,15 @@ def _cases():
 MISTAKE_CASES = _cases()
 
 
-@pytest.mark.parametrize("assignment, function, description, old, new", MISTAKE_CASES)
-def test_a_mistake_costs_only_its_function(assignment, function, description, old, new):
+@pytest.mark.parametrize("assignment, function, description, old, new, failing", MISTAKE_CASES)
+def test_a_mistake_costs_only_its_function(assignment, function, description, old, new, failing):
     v = verdicts(assignment, {function: (old, new)})
     failed = {g for g, m in v.items() if m}
-    assert failed == {f"test_{function}"}, {g: str(v[g]) for g in failed}
-    # the mistake is named as values (the instructor's report counts mistakes by them)
-    e = v[f"test_{function}"]
-    assert e.kind is not Failure.OTHER and e.hint, (e.kind, str(e))
-    assert f"hint: {e.hint}" in str(e)  # the student reads the same hint
+    assert failed == {f"test_{f}" for f in failing}, {g: str(v[g]) for g in failed}
+    for f in failing:
+        # the mistake is named as values (the instructor's report counts mistakes by them)
+        e = v[f"test_{f}"]
+        assert e.kind is not Failure.OTHER and e.hint, (e.kind, str(e))
+        assert f"hint: {e.hint}" in str(e)  # the student reads the same hint
+        if f != function:  # a cache mistake: the reader was given the student's own cache
+            assert f"with the cache your own {function} returned" in str(e)

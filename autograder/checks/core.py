@@ -11,7 +11,8 @@ in this one (a solution notebook running its own hidden tests, the test suite). 
 the arguments and the results cross as ``coursekit.wire`` messages, plain data only, and the
 comparison happens here. The policy:
 - every argument arrives as a fresh copy, so an in-place write cannot corrupt the next
-  case, and the student's side reports any argument written into;
+  case, and the student's side reports any argument written into (a handle stands for an
+  object kept on the student's side, a forward's cache, say: that object itself);
 - every other graded function of the notebook is swapped for a stand-in for the duration of
   the call (isolation). The building blocks a check declares (``calls``: ``rnn_forward``
   may call ``rnn_step_forward`` once per time step) are answered by the reference, within
@@ -24,14 +25,19 @@ comparison happens here. The policy:
 Messages are made of the grader's own words: what the student's side sends back is data
 (values, positions, indices into the grader's lists), never text that reaches feedback; a
 student's exception text goes to ``detail``, which only the instructor sees.
-Backward checks feed the student's backward the reference forward's cache, whose layout the
-notebooks prescribe, so a backward is graded on its own too.
+A forward is graded on its outputs; the cache it returns stays on the student's side, opaque
+to its check. A backward is tested with the cache of the student's own forward when that
+forward's outputs are right on the case, else with the reference's cache (the layout the
+notebooks suggest): ``with_cache`` is that rule, ``Forward`` describes a forward whose cache a
+backward takes.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,6 +46,7 @@ import numpy as np
 
 from coursekit import serve, wire
 from coursekit.expect import CheckFailed, Failure, expect_close, expect_tuple, fail
+from coursekit.gradcheck import rel_error
 from coursekit.serve import Executor
 
 REFERENCE_DIR = str(Path(__file__).resolve().parent.parent / "reference") + os.sep
@@ -265,6 +272,13 @@ class LocalLink:
         req = wire.decode(wire.encode(req), handles=self.executor.resolve)
         return wire.decode(wire.encode(self.executor.handle(req)), limits=wire.GRADER_LIMITS)
 
+    def side(self):
+        """The link a call that might hang runs on: here, this one (nothing here is timed)."""
+        return self
+
+    def bounded(self, share):
+        return contextlib.nullcontext()
+
 
 class SocketLink:
     """Requests answered by ``coursekit.serve`` in another process, over a connected Unix
@@ -272,15 +286,41 @@ class SocketLink:
 
     ``deadline`` (time.monotonic()) bounds the whole conversation. What arrives is decoded
     with the limits of ``wire.GRADER_LIMITS``: a message from the notebook's kernel cannot
-    make this process hold more than that.
+    make this process hold more than that. ``connect`` (``kernel.Kernel.connect``), when
+    given, opens more connections to the same test server (``side``).
     """
 
-    def __init__(self, sock, deadline):
-        self.sock, self.deadline = sock, deadline
+    def __init__(self, sock, deadline, connect=None):
+        self.sock, self.deadline, self.connect = sock, deadline, connect
+        self.sides = []
+
+    def side(self):
+        """A link on a new connection to the same kernel, with the same deadline: a call
+        that hangs there leaves this one free (the server gives each connection a thread of
+        its own). This link itself when no other connection can be made; None when the
+        kernel no longer takes one."""
+        if self.connect is None:
+            return self
+        try:
+            sock = self.connect()
+        except OSError:
+            return None
+        link = SocketLink(sock, self.deadline)
+        self.sides.append(link)
+        return link
+
+    @contextlib.contextmanager
+    def bounded(self, share):
+        """While in this block, the requests have ``share`` of the time left to this link."""
+        saved, now = self.deadline, time.monotonic()
+        self.deadline = min(saved, now + share * max(0.0, saved - now))
+        try:
+            yield
+        finally:
+            self.deadline = saved
 
     def _recv(self):
         import socket
-        import time
 
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -310,6 +350,12 @@ class SocketLink:
             return msg
 
     def close(self):
+        """Say goodbye to the server (the socket itself is its opener's to close); the
+        side links' sockets are closed here."""
+        for link in self.sides:
+            link.close()
+            link.sock.close()
+        self.sides = []
         try:
             serve.send(self.sock, wire.encode({"op": "bye"}))
         except OSError:
@@ -387,16 +433,21 @@ class Student:
     ``link`` carries requests to where the student's code runs (``LocalLink`` or
     ``SocketLink``, or a namespace: a LocalLink on it); ``check`` is the Check being run.
     Every value that comes back is plain data, and every decision about it is made here.
+    ``earlier``: {grade_id: passed} of the tests already run on this notebook, when known
+    (a backward's test does not run again a forward that failed its own: ``cache_for``).
     """
 
-    def __init__(self, link, check):
+    def __init__(self, link, check, earlier=None):
         if isinstance(link, dict):  # a namespace: run the student's code in this process
             link = LocalLink(link)
         self.link = link
         self.check = check
         self.assignment = ASSIGNMENTS[check.assignment]
         self.guard = guard_config(check.forbid)
+        self.earlier = {g: p for g, p in (earlier or {}).items() if isinstance(p, bool)}
         self._described = {}
+        self._probes = None  # (link, Student) the student's forwards run on for a backward
+        self._probes_lost = None  # a Failure, once that link hung or lost the kernel
 
     def _request(self, req, stand_ins=None):
         try:
@@ -453,7 +504,8 @@ class Student:
         return [given[i] if i < len(given) else f"argument {i + 1}" for i in range(n)]
 
     def call(self, name, *args, returns=None, where="", hint=None, attr=None, on=None,
-             repeat=None, keep=False, details=False, names=None, **kwargs):
+             repeat=None, keep=False, details=False, names=None, hold=None, sized=None,
+             **kwargs):
         """Call the student's ``name`` (or the attribute ``attr`` of it, or of the kept
         object ``on``) on the arguments; CheckFailed on a crash, a forbidden routine, a
         call the check does not allow, or an argument written into.
@@ -465,6 +517,9 @@ class Student:
         'handle' and 'aliases' ((output path, input path) pairs of outputs that are, or
         view, an input). ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a crash's
         message; ``names`` names the arguments in messages (default: the reference's).
+        ``hold``: the index of an entry of the returned tuple that stays on the student's
+        side, kept (its handle comes back in its place). ``sized``: the (args, kwargs) the
+        stand-ins' budget and size limit are computed on, when the call's own hold a handle.
         """
         if on is None:
             self.get(name)
@@ -472,12 +527,13 @@ class Student:
         # those the check declares answer (the reference, within budget), the rest refuse
         isolate = [f for f in self.assignment.functions if f != name]
         budget = self.check.calls if name == self.check.function else {}
-        allowed = {f: rule(args, kwargs) * int(repeat or 1) for f, rule in budget.items()}
-        stand_ins = StandIns(allowed, _elements([list(args), kwargs]) + 16)
+        s_args, s_kwargs = sized if sized is not None else (args, kwargs)
+        allowed = {f: rule(s_args, s_kwargs) * int(repeat or 1) for f, rule in budget.items()}
+        stand_ins = StandIns(allowed, _elements([list(s_args), s_kwargs]) + 16)
         resp = self._request({"op": "call", "name": name, "attr": attr, "on": on,
                               "args": list(args), "kwargs": kwargs, "repeat": repeat,
-                              "keep": keep, "aliases": details, "isolate": isolate,
-                              **self.guard}, stand_ins)
+                              "keep": keep, "hold": hold, "aliases": details,
+                              "isolate": isolate, **self.guard}, stand_ins)
         if stand_ins.refused is not None:
             other, why = stand_ins.refused
             fail(Failure.CALLS, f"{name} calls {other}{where}, {why}, so the test scores 0",
@@ -520,6 +576,53 @@ class Student:
         if details:
             resp["aliases"] = self._aliases(name, resp.get("aliases"), args, kwargs, names)
         return (out, resp) if details else out
+
+    def cache_for(self, forward, args, label):
+        """The cache this backward's test passes on the case ``args`` of ``forward`` (a
+        Forward), as a CacheChoice.
+
+        The student's forward runs first, called and judged exactly as its own check does
+        it (its stand-ins and their budget, its guard, its tolerance); when its outputs are
+        right, its cache, kept on the student's side, is the one. Otherwise the reference's
+        cache is: when the forward is wrong on the case, raised, hung, returned what cannot
+        be judged, or failed its own test earlier in this run (it is then not run again).
+        The forward runs on a connection of its own (``SocketLink.side``) with a share of
+        the time left (``PROBE_SHARE``), so that a hang costs the backward nothing; after a
+        hang, or a kernel gone, the rest of the test uses the reference's cache.
+        """
+        reference = forward.reference(args)[-1]
+        fcheck = self.assignment.checks[f"test_{forward.name}"]
+
+        def the_reference(why=None, failed_test=False):
+            return CacheChoice(self, reference, reference, forward, own=False, why=why,
+                               failed_test=failed_test)
+
+        if self.earlier.get(fcheck.grade_id) is False:
+            return the_reference(failed_test=True)
+        if self._probes_lost is not None:
+            return the_reference(self._probes_lost)
+        if self._probes is None:
+            link = self.link.side()
+            if link is None:  # the kernel takes no new connection
+                self._probes_lost = Failure.KERNEL
+                return the_reference(Failure.KERNEL)
+            self._probes = (link, self if link is self.link else Student(link, self.check))
+        link, caller = self._probes
+        own_link = link is not self.link
+        try:
+            with link.bounded(PROBE_SHARE) if own_link else contextlib.nullcontext():
+                handle = forward.judge(Student(link, fcheck), args, label)
+        except (TimeLimit, KernelGone) as e:
+            if own_link:  # that connection is lost to this test
+                self._probes_lost = e.kind
+            return the_reference(e.kind)
+        except CheckFailed as e:
+            return the_reference(e.kind)
+        except Exception:  # what the comparisons could not use: not right
+            return the_reference(Failure.TYPE)
+        if not isinstance(handle, wire.Handle):
+            return the_reference(Failure.TYPE)
+        return CacheChoice(caller, handle, reference, forward, own=True)
 
     def _modified_name(self, name, entry, args, kwargs, names):
         """'h_prev' or "grads (entry 'W')": the argument a report [position, entry] names,
@@ -579,6 +682,146 @@ def _clip(text, limit=300):
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+# ----------------------------------------------------------------------------- caches
+PROBE_SHARE = 0.25  # of the time left to a backward's test: what the student's forward may take
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A graded forward whose cache a graded backward takes.
+
+    ``returns``: the names of its outputs, the cache last. ``layout``: the names of the
+    entries of the reference's cache, the layout the notebook suggests. ``expect(outputs,
+    args, label)``: its check's judgement of its outputs (the cache left out), raising
+    CheckFailed: the forward's check and a backward's test judge it with the same code.
+    ``diagnose(cache, reference_cache, args)``, optional: for a cache in the suggested
+    layout, a hint naming what one of its entries holds instead (or None).
+    """
+    name: str
+    returns: tuple
+    layout: tuple
+    expect: Callable
+    diagnose: Callable | None = None
+
+    def reference(self, args):
+        """The reference forward's outputs and cache on ``args``."""
+        from autograder import reference as ref
+
+        return getattr(ref, self.name)(*args)
+
+    def judge(self, student, args, label):
+        """Call the student's forward on ``args`` and judge its outputs; returns the handle
+        of its cache, which stays on the student's side, unread (CheckFailed when wrong)."""
+        out = student.call(self.name, *args, returns=self.returns, hold=len(self.returns) - 1)
+        self.expect(out[:-1], args, label)
+        return out[-1]
+
+
+@dataclass
+class CacheChoice:
+    """The cache a backward's test passes on one case (``Student.cache_for``).
+
+    ``student``: who calls the backward (on the connection that keeps the student's cache);
+    ``cache``: the handle of the student's own cache (``own``), or the reference's cache;
+    ``reference``: the reference's cache; ``why``: how the student's forward failed on the
+    case (a Failure); ``failed_test``: it failed its own test earlier in this run;
+    ``backward``: the name of the function called with it.
+    """
+    student: "Student"
+    cache: object
+    reference: tuple
+    forward: Forward
+    own: bool
+    why: Failure | None = None
+    failed_test: bool = False
+    backward: str = "backward"
+
+    def call(self, name, *args, **kwargs):
+        """``Student.call`` of the backward, whose stand-ins' budget is computed on the
+        reference's cache in place of the student's (both record the same forward pass)."""
+        self.backward = name
+        sized = [self.reference if a is self.cache else a for a in args]
+        return self.student.call(name, *args, sized=(sized, kwargs), **kwargs)
+
+    def note(self):
+        """Which cache the test used, in the grader's words, for a failed test's message."""
+        f, b = self.forward, self.backward
+        layout = f"the tuple ({', '.join(f.layout)}), the layout the notebook suggests"
+        if self.own:
+            return (f"your {b} was tested with the cache your own {f.name} returned (its "
+                    "outputs are right on this case)")
+        if self.failed_test:
+            return (f"your {f.name} failed its own hidden test, so your {b} was tested with "
+                    f"the reference's cache, {layout}")
+        return (f"your {f.name} is not right on this case ({self.why or Failure.OTHER}), so "
+                f"your {b} was tested with the reference's cache, {layout}")
+
+
+def with_cache(student, forward, args, label, test):
+    """Test a backward on one case with the cache the rule gives it (``Student.cache_for``).
+
+    ``test(call, cache)`` calls the backward through ``call`` (``Student.call``'s arguments,
+    ``cache`` among them) and compares what it returns, raising CheckFailed when wrong. A
+    failure says which cache was used; when the student's own cache was, and the backward
+    is right on the reference's, its hint says so: the cache is not what the backward reads.
+    """
+    choice = student.cache_for(forward, args, label)
+    try:
+        test(choice.call, choice.cache)
+    except CheckFailed as e:
+        hint = None
+        if choice.own and not isinstance(e, (TimeLimit, KernelGone)):
+            hint = _cache_hint(student, choice, args, test)
+        _amend(e, choice.note(), hint)
+        raise
+
+
+def _cache_hint(student, choice, args, test):
+    """When the backward passes on the reference's cache: a hint saying that the student's
+    cache is not what the backward reads (naming the entry when it can); else None."""
+    f = choice.forward
+    reference = CacheChoice(student, choice.reference, choice.reference, f, own=False)
+    try:
+        with student.link.bounded(PROBE_SHARE):  # the test has failed: this only explains it
+            test(reference.call, reference.cache)
+    except Exception:  # wrong on the reference's cache too: a mistake of the backward's own
+        return None
+    try:
+        got = choice.student.fetch(choice.cache)
+    except Exception:
+        got = None
+    what = _entry_hint(got, choice.reference, f.layout)
+    if what is not None and f.diagnose is not None:
+        what = f.diagnose(got, choice.reference, args) or what
+    b = choice.backward
+    return (f"your {b} is right on the reference's cache ({', '.join(f.layout)}): the cache "
+            f"your {f.name} returns does not hold what your {b} reads"
+            + (f"; {what}" if what else ""))
+
+
+def _entry_hint(got, want, layout):
+    """For a cache of the suggested length: which entry is not the suggested one, or None."""
+    if type(got) not in (tuple, list) or len(got) != len(want):
+        return None
+    for i, (name, g, w) in enumerate(zip(layout, got, want)):
+        if not (type(g) is np.ndarray and g.dtype == np.float64 and g.shape == np.shape(w)
+                and rel_error(g, w) <= 1e-6):
+            return f"its entry {i} is not {name}, which the suggested layout has there"
+    return None
+
+
+def _amend(e, line, hint=None):
+    """Add ``line`` to the details of the failure ``e`` (and make ``hint`` its hint), in its
+    message too; ``e`` keeps its class and fields."""
+    if hint:
+        e.hint = hint
+    e.details = (*e.details, line)
+    lines = [e.what, *("  " + d for d in e.details)]
+    if e.hint:
+        lines.append(f"  hint: {e.hint}")
+    e.args = ("\n".join(lines),)
+
+
 # ----------------------------------------------------------------------------- inputs
 def case_label(**dims):
     """'N=1, T=3, D=2, H=4' for messages: shapes, never values."""
@@ -603,23 +846,6 @@ def sizes(rng, names, n_random=3, ones=True, low=1, high=6):
 
 
 # ----------------------------------------------------------------------------- comparisons
-def expect_cache(fn, got, want, names, label):
-    """The cache a forward returns must hold exactly the prescribed arrays, in order."""
-    if not isinstance(got, tuple) or len(got) != len(want):
-        fail(Failure.TYPE, f"{fn}: the cache should be the tuple ({', '.join(names)}), got "
-             f"{type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, tuple) else ""),
-             hint="return the cache the notebook prescribes, entry by entry: the grader tests "
-                  "your backward with it")
-    layout = f"the cache is ({', '.join(names)}), in this order"
-    for i, (name, g, w) in enumerate(zip(names, got, want)):
-        if type(g) is not np.ndarray or g.shape != w.shape:
-            what = f"an array of shape {g.shape}" if isinstance(g, np.ndarray) else type(g).__name__
-            fail(Failure.SHAPE, f"{fn}: cache entry {i} should be {name} of shape {w.shape}, got "
-                 f"{what} ({label})", hint=layout)
-        expect_close(f"{fn}: cache entry {name} ({label})", g, w, tol=1e-6, show=False,
-                     hint=f"{layout}; {name} is in the wrong place or holds something else")
-
-
 def expect_grads(fn, got, want, names, label, hints=None):
     """Compare a tuple of gradients entry by entry; the first wrong one fails."""
     hints = hints or {}

@@ -1,8 +1,10 @@
 """Hidden checks of the assignment gru (GRU forward and backward, PyTorch's convention).
 
 Gate order r, z, n along the fused 3H axis; n = tanh(ax_n + r * (h Wh_n + bh_n));
-h' = (1 - z) * n + z * h. Caches have the layout the notebook prescribes, which is the
-reference's: step (x, h_prev, Wx, Wh, r, z, n, ah_n) with ah_n = h_prev Wh_n + bh_n (N, H);
+h' = (1 - z) * n + z * h. A forward is graded on its outputs, its cache left unread; a
+backward takes the cache of the student's own forward when that forward is right on the case,
+else the reference's (``core.with_cache``), whose layout the notebook suggests:
+step (x, h_prev, Wx, Wh, r, z, n, ah_n) with ah_n = h_prev Wh_n + bh_n (N, H);
 sequence (x, h0, Wx, Wh, r, z, n, ah_n, h), each of r, z, n, ah_n, h being (N, T, H).
 
 A wrong forward is compared with the usual convention mistakes (reset before the product,
@@ -17,7 +19,8 @@ from autograder import reference as ref
 from coursekit.expect import expect_close
 from coursekit.gradcheck import rel_error
 
-from .core import case_label, check, expect_cache, expect_grads, per_step, rng_for, sizes
+from .core import (Forward, case_label, check, expect_grads, per_step, rng_for, sizes,
+                   with_cache)
 
 A = "gru"
 STEP_CACHE = ("x", "h_prev", "Wx", "Wh", "r", "z", "n", "ah_n")
@@ -106,42 +109,63 @@ def variant_hint(got, args, run, default, extra=()):
 
 
 # ----------------------------------------------------------------------------- checks
+def _step_outputs(outputs, args, label):
+    (h_next,) = outputs
+    hint = variant_hint(h_next, args, _variant_step,
+                        "h_next = (1 - z) * n + z * h_prev, with r, z, n in that order "
+                        "along the 3H axis and n = tanh(ax_n + r * ah_n)")
+    expect_close(f"gru_step_forward: h_next ({label})", h_next, ref.gru_step_forward(*args)[0],
+                 tol=1e-6, show=False, hint=hint)
+
+
+def _seq_outputs(outputs, args, label):
+    (h,) = outputs
+    zero_h0 = ref.gru_forward(args[0], np.zeros_like(args[1]), *args[2:])[0]
+    hint = variant_hint(h, args, _variant_seq,
+                        "h[:, t] is the state after step t; step 0 starts from h0 and "
+                        "each step from the state the previous one returned",
+                        extra=[("h0 is ignored: step 0 must start from h0, not from "
+                                "zeros", zero_h0)])
+    expect_close(f"gru_forward: h ({label})", h, ref.gru_forward(*args)[0], tol=1e-6,
+                 show=False, hint=hint)
+
+
+STEP = Forward("gru_step_forward", ("h_next", "cache"), STEP_CACHE, _step_outputs)
+SEQ = Forward("gru_forward", ("h", "cache"), SEQ_CACHE, _seq_outputs)
+
+
 @check(A, "gru_step_forward", points=2)
 def _(student):
     rng = rng_for("test_gru_step_forward")
     cases = [(d, step_inputs(rng, d["N"], d["D"], d["H"])) for d in sizes(rng, "NDH")]
     for d, args in cases:
-        want, want_cache = ref.gru_step_forward(*args)
-        h_next, cache = student.call("gru_step_forward", *args, returns=("h_next", "cache"))
-        label = case_label(**d)
-        hint = variant_hint(h_next, args, _variant_step,
-                            "h_next = (1 - z) * n + z * h_prev, with r, z, n in that order "
-                            "along the 3H axis and n = tanh(ax_n + r * ah_n)")
-        expect_close(f"gru_step_forward: h_next ({label})", h_next, want, tol=1e-6, show=False,
-                     hint=hint)
-        expect_cache("gru_step_forward", cache, want_cache, STEP_CACHE, label)
+        STEP.judge(student, args, case_label(**d))
 
 
 @check(A, "gru_step_backward", points=3)
 def _(student):
     rng = rng_for("test_gru_step_backward")
-    cases = [(d, ref.gru_step_forward(*step_inputs(rng, d["N"], d["D"], d["H"]))[1],
-              rng.standard_normal((d["N"], d["H"]))) for d in sizes(rng, "NDH")]
-    for d, cache, dh_next in cases:
-        want = ref.gru_step_backward(dh_next, cache)
-        got = student.call("gru_step_backward", dh_next, cache, returns=STEP_GRADS)
-        expect_grads("gru_step_backward", got, want, STEP_GRADS, case_label(**d), hints={
-            "dx": "dx = dax @ Wx.T, dax holding the r, z, n blocks [dar | daz | du] with "
-                  "du = dn * (1 - n**2)",
-            "dh_prev": "dh_prev has two parts: the direct path dh_next * z and dah @ Wh.T, "
-                       "where the n block of dah is du * r",
-            "dWx": "dWx = x.T @ dax",
-            "dWh": "dWh = h_prev.T @ dah, whose n block is du * r (the reset gate multiplied "
-                   "h_prev @ Wh_n + bh_n)",
-            "dbx": "dbx sums dax over the batch axis (axis 0)",
-            "dbh": "dbh sums dah over the batch; its n block is du * r, not du: bh_n sits "
-                   "inside the reset product",
-        })
+    cases = [(d, step_inputs(rng, d["N"], d["D"], d["H"]), rng.standard_normal((d["N"], d["H"])))
+             for d in sizes(rng, "NDH")]
+    for d, args, dh_next in cases:
+        want = ref.gru_step_backward(dh_next, ref.gru_step_forward(*args)[1])
+        label = case_label(**d)
+
+        def test(call, cache):
+            got = call("gru_step_backward", dh_next, cache, returns=STEP_GRADS)
+            expect_grads("gru_step_backward", got, want, STEP_GRADS, label, hints={
+                "dx": "dx = dax @ Wx.T, dax holding the r, z, n blocks [dar | daz | du] with "
+                      "du = dn * (1 - n**2)",
+                "dh_prev": "dh_prev has two parts: the direct path dh_next * z and dah @ Wh.T, "
+                           "where the n block of dah is du * r",
+                "dWx": "dWx = x.T @ dax",
+                "dWh": "dWh = h_prev.T @ dah, whose n block is du * r (the reset gate multiplied "
+                       "h_prev @ Wh_n + bh_n)",
+                "dbx": "dbx sums dax over the batch axis (axis 0)",
+                "dbh": "dbh sums dah over the batch; its n block is du * r, not du: bh_n sits "
+                       "inside the reset product",
+            })
+        with_cache(student, STEP, args, label, test)
 
 
 @check(A, "gru_forward", points=2, calls={"gru_step_forward": per_step})
@@ -149,35 +173,29 @@ def _(student):
     rng = rng_for("test_gru_forward")
     cases = [(d, seq_inputs(rng, d["N"], d["T"], d["D"], d["H"])) for d in sizes(rng, "NTDH")]
     for d, args in cases:
-        want, want_cache = ref.gru_forward(*args)
-        h, cache = student.call("gru_forward", *args, returns=("h", "cache"))
-        label = case_label(**d)
-        zero_h0 = ref.gru_forward(args[0], np.zeros_like(args[1]), *args[2:])[0]
-        hint = variant_hint(h, args, _variant_seq,
-                            "h[:, t] is the state after step t; step 0 starts from h0 and "
-                            "each step from the state the previous one returned",
-                            extra=[("h0 is ignored: step 0 must start from h0, not from "
-                                    "zeros", zero_h0)])
-        expect_close(f"gru_forward: h ({label})", h, want, tol=1e-6, show=False, hint=hint)
-        expect_cache("gru_forward", cache, want_cache, SEQ_CACHE, label)
+        SEQ.judge(student, args, case_label(**d))
 
 
 @check(A, "gru_backward", points=3, calls={"gru_step_backward": per_step})
 def _(student):
     rng = rng_for("test_gru_backward")
-    cases = [(d, ref.gru_forward(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]))[1],
+    cases = [(d, seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]),
               rng.standard_normal((d["N"], d["T"], d["H"]))) for d in sizes(rng, "NTDH")]
-    for d, cache, dh in cases:
-        want = ref.gru_backward(dh, cache)
-        got = student.call("gru_backward", dh, cache, returns=SEQ_GRADS)
-        expect_grads("gru_backward", got, want, SEQ_GRADS, case_label(**d), hints={
-            "dx": "step t receives dh[:, t] plus the gradient carried back from step t+1 "
-                  "(walk the steps from T-1 down to 0), and its cache holds h_prev = "
-                  "h[:, t-1] (h0 for t = 0)",
-            "dh0": "dh0 is the gradient carried back past step 0 (not zero)",
-            "dWx": "dWx sums the contribution of every time step",
-            "dWh": "dWh sums the contribution of every time step; step t's h_prev is "
-                   "h[:, t-1] (h0 for t = 0)",
-            "dbx": "dbx sums the contribution of every time step",
-            "dbh": "dbh sums the contribution of every time step",
-        })
+    for d, args, dh in cases:
+        want = ref.gru_backward(dh, ref.gru_forward(*args)[1])
+        label = case_label(**d)
+
+        def test(call, cache):
+            got = call("gru_backward", dh, cache, returns=SEQ_GRADS)
+            expect_grads("gru_backward", got, want, SEQ_GRADS, label, hints={
+                "dx": "step t receives dh[:, t] plus the gradient carried back from step t+1 "
+                      "(walk the steps from T-1 down to 0), and its cache holds h_prev = "
+                      "h[:, t-1] (h0 for t = 0)",
+                "dh0": "dh0 is the gradient carried back past step 0 (not zero)",
+                "dWx": "dWx sums the contribution of every time step",
+                "dWh": "dWh sums the contribution of every time step; step t's h_prev is "
+                       "h[:, t-1] (h0 for t = 0)",
+                "dbx": "dbx sums the contribution of every time step",
+                "dbh": "dbh sums the contribution of every time step",
+            })
+        with_cache(student, SEQ, args, label, test)

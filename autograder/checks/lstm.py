@@ -1,10 +1,15 @@
 """Hidden checks of the assignment lstm (LSTM step and sequence, forward and backward, the
 parameter count, and LSTMCellFunction, a torch.autograd.Function with a hand-written backward).
 
-Gates are fused along one 4H axis in the order i, f, g, o. Caches have the layout the
-notebook prescribes, which is the reference's:
+Gates are fused along one 4H axis in the order i, f, g, o. A forward is graded on its outputs,
+its cache left unread; a backward takes the cache of the student's own forward when that
+forward is right on the case, else the reference's (``core.with_cache``), whose layout the
+notebook suggests:
 step (x, h_prev, c_prev, Wx, Wh, gates, tanh_c), gates (N, 4H) activated, tanh_c = tanh(c_next);
 sequence (x, h0, c0, Wx, Wh, gates (N, T, 4H), c (N, T, H), tanh_c (N, T, H), h (N, T, H)).
+When the student's own cache fails a backward that is right on the reference's, and it is a
+tuple of the suggested length, the hint names the usual confusions (pre-activations for the
+gates, another gate order, c_next for tanh_c, c0 None).
 
 When a wrong result equals what a known mistake computes (a permuted gate order, a sigmoid
 candidate, a missing term), the message names that mistake; inputs that a function modified
@@ -21,7 +26,7 @@ from autograder import reference as ref
 from coursekit.expect import Failure, expect_close, expect_equal, expect_tuple, fail
 from coursekit.gradcheck import rel_error
 
-from .core import case_label, check, devices, expect_cache, per_step, rng_for, sizes
+from .core import Forward, case_label, check, devices, per_step, rng_for, sizes, with_cache
 
 A = "lstm"
 GATES = "ifgo"
@@ -257,46 +262,89 @@ def _expect_grads(fn, names, got, want, hints, H, label, mistakes):
         _expect(f"{fn}: {name} ({label})", g, w, hint=hint, mistakes=mistakes, index=k)
 
 
-def _expect_gates(fn, got, want_gates, pre_activation, label):
-    """The cache's gates must be the activated gates: name the two usual confusions."""
-    if type(got) is np.ndarray and got.shape == want_gates.shape and got.dtype == np.float64 \
-            and rel_error(got, want_gates) > 1e-6:
-        if rel_error(got, pre_activation) <= 1e-6:
-            fail(Failure.VALUES, f"{fn}: the cache entry gates ({label}) holds the pre-activations",
-                 hint="store the activated gates: sigmoid for i, f, o and tanh for g, side by "
-                      "side in the order i, f, g, o")
-        H = want_gates.shape[-1] // 4
-        for p in _permutations():
-            if rel_error(got, _join(_split(want_gates, H, GATES), p)) <= 1e-6:
-                fail(Failure.VALUES, f"{fn}: the cache entry gates ({label}) holds the right gates "
-                     f"in the order {', '.join(p)}",
-                     hint="store them in the order i, f, g, o (the backward reads them that way)")
+def _gates_hint(got, want_gates, pre_activation):
+    """What a cache entry that should hold the activated gates holds instead, if it is one of
+    the two usual confusions; else None."""
+    if not (type(got) is np.ndarray and got.shape == want_gates.shape and got.dtype == np.float64
+            and rel_error(got, want_gates) > 1e-6):
+        return None
+    if rel_error(got, pre_activation) <= 1e-6:
+        return ("its entry gates holds the pre-activations: the suggested cache keeps the "
+                "activated gates, sigmoid for i, f, o and tanh for g, side by side in the order "
+                "i, f, g, o")
+    H = want_gates.shape[-1] // 4
+    for p in _permutations():
+        if rel_error(got, _join(_split(want_gates, H, GATES), p)) <= 1e-6:
+            return (f"its entry gates holds the right gates in the order {', '.join(p)}: the "
+                    "suggested cache keeps them in the order i, f, g, o")
+    return None
+
+
+def _step_cache_hint(cache, want, args):
+    """Forward.diagnose of lstm_step_forward: see the module's docstring."""
+    x, h_prev, c_prev, Wx, Wh, b = args
+    hint = _gates_hint(cache[5], want[5], x @ Wx + h_prev @ Wh + b)
+    tc, c_next = cache[6], ref.lstm_step_forward(*args)[1]
+    if hint is None and type(tc) is np.ndarray and tc.shape == c_next.shape \
+            and rel_error(tc, want[6]) > 1e-6 and rel_error(tc, c_next) <= 1e-6:
+        hint = ("its entry tanh_c holds c_next: the suggested cache keeps tanh(c_next), which "
+                "the backward needs for o's gradient and 1 - tanh_c**2")
+    return hint
+
+
+def _seq_cache_hint(cache, want, args):
+    """Forward.diagnose of lstm_forward: see the module's docstring."""
+    if cache[2] is None:
+        return ("its entry c0 is None: when c0 is None the cache holds the zeros the cell "
+                "started from")
+    x, h0, Wx, Wh, b = args[:5]
+    h = ref.lstm_forward(*args)[0]
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    return _gates_hint(cache[5], want[5], x @ Wx + h_prev @ Wh + b)
 
 
 # ----------------------------------------------------------------------------- NumPy checks
+def _step_outputs(outputs, args, label):
+    h_next, c_next = outputs
+    h_want, c_want, _ = ref.lstm_step_forward(*args)
+    mistakes = _step_forward_mistakes(args)
+    _expect(f"lstm_step_forward: c_next ({label})", c_next, c_want, mistakes=mistakes, index=1,
+            hint="c_next = f * c_prev + i * g, with i, f, g the blocks 1, 2, 3 of a")
+    _expect(f"lstm_step_forward: h_next ({label})", h_next, h_want, mistakes=mistakes, index=0,
+            hint="h_next = o * tanh(c_next), with o = sigmoid of the fourth block of a")
+
+
+def _seq_outputs(outputs, args, label):
+    """lstm_forward's outputs on args = (x, h0, Wx, Wh, b) or (x, h0, Wx, Wh, b, c0)."""
+    (h,) = outputs
+    x, h0, Wx, Wh, b = args[:5]
+    N, T, H = x.shape[0], x.shape[1], h0.shape[1]
+    given = len(args) == 6
+    label = label + (", c0 given" if given else ", c0 omitted")
+    if type(h) is np.ndarray and h.shape == (N, T + 1, H):
+        fail(Failure.SHAPE, f"lstm_forward: h ({label}) has shape {h.shape}, expected {(N, T, H)}",
+             hint="h holds h_1..h_T, the states after each step, and not h0")
+    c0 = args[5] if given else np.zeros_like(h0)
+    mistakes = _seq_forward_mistakes((x, h0, Wx, Wh, b, c0), given)
+    _expect(f"lstm_forward: h ({label})", h, ref.lstm_forward(*args)[0], mistakes=mistakes,
+            index=0, hint="h[:, t] is the hidden state after step t; step 0 starts from h0 and c0")
+
+
+STEP = Forward("lstm_step_forward", ("h_next", "c_next", "cache"), STEP_CACHE, _step_outputs,
+               _step_cache_hint)
+SEQ = Forward("lstm_forward", ("h", "cache"), SEQ_CACHE, _seq_outputs, _seq_cache_hint)
+
+
+def _seq_args(x, h0, Wx, Wh, b, c0, given):
+    """lstm_forward's arguments: c0 passed when ``given``, else left out (zeros)."""
+    return (x, h0, Wx, Wh, b) + ((c0,) if given else ())
+
+
 @check(A, "lstm_step_forward", points=2)
 def _(student):
     rng = rng_for("test_lstm_step_forward")
     for d in sizes(rng, "NDH"):
-        args = step_inputs(rng, d["N"], d["D"], d["H"])
-        h_want, c_want, cache_want = ref.lstm_step_forward(*args)
-        h_next, c_next, cache = student.call("lstm_step_forward", *args, returns=("h_next", "c_next", "cache"))
-        label = case_label(**d)
-        mistakes = _step_forward_mistakes(args)
-        _expect(f"lstm_step_forward: c_next ({label})", c_next, c_want, mistakes=mistakes, index=1,
-                hint="c_next = f * c_prev + i * g, with i, f, g the blocks 1, 2, 3 of a")
-        _expect(f"lstm_step_forward: h_next ({label})", h_next, h_want, mistakes=mistakes, index=0,
-                hint="h_next = o * tanh(c_next), with o = sigmoid of the fourth block of a")
-        if isinstance(cache, tuple) and len(cache) == len(STEP_CACHE):
-            pre = args[0] @ args[3] + args[1] @ args[4] + args[5]
-            _expect_gates("lstm_step_forward", cache[5], cache_want[5], pre, label)
-            tc = cache[6]
-            if type(tc) is np.ndarray and tc.shape == c_want.shape \
-                    and rel_error(tc, cache_want[6]) > 1e-6 and rel_error(tc, c_want) <= 1e-6:
-                fail(Failure.VALUES, f"lstm_step_forward: the cache entry tanh_c ({label}) holds c_next",
-                     hint="the cache keeps tanh(c_next), which the backward needs for o's "
-                          "gradient and 1 - tanh_c**2")
-        expect_cache("lstm_step_forward", cache, cache_want, STEP_CACHE, label)
+        STEP.judge(student, step_inputs(rng, d["N"], d["D"], d["H"]), case_label(**d))
 
 
 @check(A, "lstm_step_backward", points=3)
@@ -304,10 +352,10 @@ def _(student):
     rng = rng_for("test_lstm_step_backward")
     for d in sizes(rng, "NDH"):
         N, H = d["N"], d["H"]
-        _, _, cache = ref.lstm_step_forward(*step_inputs(rng, N, d["D"], H))
+        args = step_inputs(rng, N, d["D"], H)
+        cache = ref.lstm_step_forward(*args)[2]
         dh_next, dc_next = rng.standard_normal((N, H)), rng.standard_normal((N, H))
         want = ref.lstm_step_backward(dh_next, dc_next, cache)
-        got = student.call("lstm_step_backward", dh_next, dc_next, cache, returns=STEP_GRADS)
         label = case_label(**d)
         mistakes = _step_backward_mistakes(dh_next, dc_next, cache)
         hints = {"dx": "dx = da @ Wx.T, with da (N, 4H) the pre-activation gradient in the order "
@@ -316,36 +364,19 @@ def _(student):
                  "dc_prev": "dc_prev = dc * f, where dc = dc_next + dh_next * o * (1 - tanh_c**2)",
                  "dWx": "dWx = x.T @ da", "dWh": "dWh = h_prev.T @ da",
                  "db": "db = da.sum(axis=0): the bias is shared by the batch"}
-        _expect_grads("lstm_step_backward", STEP_GRADS, got, want, hints, H, label, mistakes)
+
+        def test(call, cache):
+            got = call("lstm_step_backward", dh_next, dc_next, cache, returns=STEP_GRADS)
+            _expect_grads("lstm_step_backward", STEP_GRADS, got, want, hints, H, label, mistakes)
+        with_cache(student, STEP, args, label, test)
 
 
 @check(A, "lstm_forward", points=2, calls={"lstm_step_forward": per_step})
 def _(student):
     rng = rng_for("test_lstm_forward")
     for k, d in enumerate(sizes(rng, "NTDH")):
-        N, T, H = d["N"], d["T"], d["H"]
-        x, h0, Wx, Wh, b, c0 = seq_inputs(rng, N, T, d["D"], H)
-        given = k % 2 == 1  # c0 omitted (zeros) and given, in turn
-        label = case_label(**d) + (", c0 given" if given else ", c0 omitted")
-        want, cache_want = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if given else None)
-        args = (x, h0, Wx, Wh, b) + ((c0,) if given else ())
-        h, cache = student.call("lstm_forward", *args, returns=("h", "cache"))
-        if type(h) is np.ndarray and h.shape == (N, T + 1, H):
-            fail(Failure.SHAPE, f"lstm_forward: h ({label}) has shape {h.shape}, expected {(N, T, H)}",
-                 hint="h holds h_1..h_T, the states after each step, and not h0")
-        mistakes = _seq_forward_mistakes((x, h0, Wx, Wh, b, c0 if given else np.zeros_like(h0)),
-                                         given)
-        _expect(f"lstm_forward: h ({label})", h, want, mistakes=mistakes, index=0,
-                hint="h[:, t] is the hidden state after step t; step 0 starts from h0 and c0")
-        if isinstance(cache, tuple) and len(cache) == len(SEQ_CACHE):
-            if cache[2] is None:
-                fail(Failure.VALUES, f"lstm_forward: the cache entry c0 ({label}) is None",
-                     hint="when c0 is None the cache holds the zeros the cell started from")
-            pre = np.empty_like(cache_want[5])  # the pre-activations of every step
-            h_prev = np.concatenate([h0[:, None], want[:, :-1]], axis=1)
-            pre[...] = x @ Wx + h_prev @ Wh + b
-            _expect_gates("lstm_forward", cache[5], cache_want[5], pre, label)
-        expect_cache("lstm_forward", cache, cache_want, SEQ_CACHE, label)
+        args = _seq_args(*seq_inputs(rng, d["N"], d["T"], d["D"], d["H"]), given=k % 2 == 1)
+        SEQ.judge(student, args, case_label(**d))  # c0 omitted (zeros) and given, in turn
 
 
 @check(A, "lstm_backward", points=3, calls={"lstm_step_backward": per_step})
@@ -353,11 +384,10 @@ def _(student):
     rng = rng_for("test_lstm_backward")
     for k, d in enumerate(sizes(rng, "NTDH")):
         N, T, H = d["N"], d["T"], d["H"]
-        x, h0, Wx, Wh, b, c0 = seq_inputs(rng, N, T, d["D"], H)
-        _, cache = ref.lstm_forward(x, h0, Wx, Wh, b, c0 if k % 2 == 0 else None)
+        args = _seq_args(*seq_inputs(rng, N, T, d["D"], H), given=k % 2 == 0)
+        cache = ref.lstm_forward(*args)[1]
         dh = rng.standard_normal((N, T, H))
         want = ref.lstm_backward(dh, cache)
-        got = student.call("lstm_backward", dh, cache, returns=SEQ_GRADS)
         label = case_label(**d)
         mistakes = _seq_backward_mistakes(dh, cache)
         hints = {"dx": "dx[:, t] = da_t @ Wx.T, where step t gets dh[:, t] plus the gradients "
@@ -367,7 +397,11 @@ def _(student):
                  "dWx": "dWx sums x_t.T @ da_t over every time step",
                  "dWh": "dWh sums h_{t-1}.T @ da_t over every time step (h_{-1} is h0)",
                  "db": "db sums da_t over the batch and over every time step"}
-        _expect_grads("lstm_backward", SEQ_GRADS, got, want, hints, H, label, mistakes)
+
+        def test(call, cache):
+            got = call("lstm_backward", dh, cache, returns=SEQ_GRADS)
+            _expect_grads("lstm_backward", SEQ_GRADS, got, want, hints, H, label, mistakes)
+        with_cache(student, SEQ, args, label, test)
 
 
 @check(A, "lstm_param_count", points=1)

@@ -81,8 +81,11 @@ class Verdict(NamedTuple):
                 "kind": None if self.kind is None else str(self.kind), "hint": self.hint}
 
 
-def hidden_check(kernel, assignment, grade_id, timeout):
-    """Run the check ``grade_id`` against the kernel's namespace; returns a Verdict."""
+def hidden_check(kernel, assignment, grade_id, timeout, earlier=None):
+    """Run the check ``grade_id`` against the kernel's namespace; returns a Verdict.
+
+    ``earlier``: {grade_id: passed} of the hidden tests already run (a backward's test does
+    not run a forward that failed its own again: ``checks.core.Student.cache_for``)."""
     from autograder.checks import CheckFailed, get_check
     from autograder.checks.core import KernelGone, SocketLink, Student
 
@@ -91,10 +94,10 @@ def hidden_check(kernel, assignment, grade_id, timeout):
         conn = kernel.connect()
     except OSError:
         return Verdict(False, "the hidden test could not reach the notebook's kernel", kind=Failure.KERNEL)
-    link = SocketLink(conn, time.monotonic() + timeout)
+    link = SocketLink(conn, time.monotonic() + timeout, connect=kernel.connect)
     gone, detail, kind, hint = False, "", None, None
     try:
-        check.run(Student(link, check))
+        check.run(Student(link, check, earlier))
         passed, message = True, ""
     except CheckFailed as e:
         passed, message, kind, hint = False, str(e), e.kind, e.hint
@@ -196,7 +199,8 @@ class Grading:
         gid = nbgrader_meta(cell).get("grade_id")
         mark = course_check(cell)
         if mark is not None:
-            verdict = hidden_check(self.kernel, mark[0], mark[1], self.timeout)
+            earlier = {g: v.get("passed") is True for g, v in self.verdicts.items()}
+            verdict = hidden_check(self.kernel, mark[0], mark[1], self.timeout, earlier)
             self.verdicts[gid] = verdict.record()
             cell["outputs"] = [_verdict_output(verdict.passed, verdict.message, verdict.detail,
                                                gid.removeprefix("test_"))]

@@ -1,8 +1,11 @@
 """Plausible student mistakes in the answer cells of solutions/gru/gru.ipynb.
 
-Each entry is (function, description, old text, new text): the replacement is made in that
-function's answer cell, and the test suite checks that it fails that function's hidden check
-and no other.
+Each entry is (function, description, old text, new text), or the same with a fifth item,
+the functions whose checks it fails: the replacement is made in that function's answer cell,
+and the test suite checks that it fails that function's hidden check (or those listed) and no
+other. A cache that holds the wrong arrays, the outputs being right, costs the backward that
+reads it: a forward is graded on its outputs, and a backward takes the cache of the student's
+own forward when that forward's outputs are right.
 """
 
 MISTAKES = [
@@ -24,10 +27,12 @@ MISTAKES = [
      "n = sigmoid(ax[:, 2 * H:] + r * ah_n)"),
     ("gru_step_forward", "cache holds the whole hidden pre-activation instead of ah_n",
      "cache = (x, h_prev, Wx, Wh, r, z, n, ah_n)",
-     "cache = (x, h_prev, Wx, Wh, r, z, n, ah)"),
+     "cache = (x, h_prev, Wx, Wh, r, z, n, ah)",
+     ("gru_step_backward",)),
     ("gru_step_forward", "cache with r and z in the wrong order",
      "cache = (x, h_prev, Wx, Wh, r, z, n, ah_n)",
-     "cache = (x, h_prev, Wx, Wh, z, r, n, ah_n)"),
+     "cache = (x, h_prev, Wx, Wh, z, r, n, ah_n)",
+     ("gru_step_backward",)),
     ("gru_step_forward", "h_next built in place in h_prev (an input)",
      "h_next = (1 - z) * n + z * h_prev",
      "h_next = h_prev\n    h_next *= z\n    h_next += (1 - z) * n"),
@@ -70,7 +75,8 @@ MISTAKES = [
      "h[:, t] = h_prev"),
     ("gru_forward", "cache with r and z in the wrong order",
      "cache = (x, h0, Wx, Wh, r, z, n, ah_n, h)",
-     "cache = (x, h0, Wx, Wh, z, r, n, ah_n, h)"),
+     "cache = (x, h0, Wx, Wh, z, r, n, ah_n, h)",
+     ("gru_backward",)),
     ("gru_forward", "gates of every step taken from the wrong entries of the step cache",
      "r[:, t], z[:, t], n[:, t], ah_n[:, t] = step[4:]",
      "r[:, t], z[:, t], n[:, t], ah_n[:, t] = step[3:7]"),

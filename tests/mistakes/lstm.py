@@ -1,8 +1,11 @@
 """Plausible student mistakes in the answer cells of solutions/lstm/lstm.ipynb.
 
-Each entry is (function, description, old_text, new_text): old_text is replaced by new_text
-in that function's answer cell (solution markers removed); the hidden check of that function
-must fail and no other.
+Each entry is (function, description, old_text, new_text), or the same with a fifth item,
+the functions whose checks it fails: old_text is replaced by new_text in that function's
+answer cell (solution markers removed); the hidden check of that function (or of those listed)
+must fail and no other. A cache that holds the wrong arrays, the outputs being right, costs
+the backward that reads it: a forward is graded on its outputs, and a backward takes the
+cache of the student's own forward when that forward's outputs are right.
 """
 
 _CELL_BACKWARD = """        ctx.save_for_backward(x, h, c, Wx, Wh, i, f, g, o, tanh_c)
@@ -52,11 +55,14 @@ MISTAKES = [
     ("lstm_step_forward", "no tanh in the read-out", "h_next = o * tanh_c", "h_next = o * c_next"),
     ("lstm_step_forward", "read-out of the old cell", "h_next = o * tanh_c", "h_next = o * np.tanh(c_prev)"),
     ("lstm_step_forward", "pre-activations in the cache",
-     "cache = (x, h_prev, c_prev, Wx, Wh, gates, tanh_c)", "cache = (x, h_prev, c_prev, Wx, Wh, a, tanh_c)"),
+     "cache = (x, h_prev, c_prev, Wx, Wh, gates, tanh_c)", "cache = (x, h_prev, c_prev, Wx, Wh, a, tanh_c)",
+     ("lstm_step_backward",)),
     ("lstm_step_forward", "c_next instead of tanh(c_next) in the cache",
-     "cache = (x, h_prev, c_prev, Wx, Wh, gates, tanh_c)", "cache = (x, h_prev, c_prev, Wx, Wh, gates, c_next)"),
+     "cache = (x, h_prev, c_prev, Wx, Wh, gates, tanh_c)", "cache = (x, h_prev, c_prev, Wx, Wh, gates, c_next)",
+     ("lstm_step_backward",)),
     ("lstm_step_forward", "gates cached in the order i, f, o, g",
-     "gates = np.concatenate([i, f, g, o], axis=1)", "gates = np.concatenate([i, f, o, g], axis=1)"),
+     "gates = np.concatenate([i, f, g, o], axis=1)", "gates = np.concatenate([i, f, o, g], axis=1)",
+     ("lstm_step_backward",)),
     ("lstm_step_forward", "c_prev modified in place",
      "c_next = f * c_prev + i * g", "c_prev *= f\n    c_next = c_prev + i * g"),
     # ------------------------------------------------------------------ lstm_step_backward
@@ -82,7 +88,8 @@ MISTAKES = [
     ("lstm_forward", "the hidden state is not carried",
      "h_prev, c_prev = h[:, t], c[:, t]", "c_prev = c[:, t]"),
     ("lstm_forward", "pre-activations in the cache",
-     "gates[:, t] = np.concatenate([i, f, g, o], axis=1)", "gates[:, t] = a"),
+     "gates[:, t] = np.concatenate([i, f, g, o], axis=1)", "gates[:, t] = a",
+     ("lstm_backward",)),
     ("lstm_forward", "bias forgotten", "gates = x @ Wx + b", "gates = x @ Wx"),
     ("lstm_forward", "h0 used as the initial cell",
      "if c0 is None:\n        c0 = np.zeros((N, H))", "if c0 is None:\n        c0 = h0"),

@@ -1,8 +1,12 @@
 """Plausible student mistakes in the answer cells of rnn_bptt, as text replacements.
 
-Each entry is (function, description, old_text, new_text); old_text occurs in the answer
-cell of ``function`` (its solution code, marker lines removed). Every mistake must fail the
-hidden check of its function and no other (tests/test_assignment_checks.py).
+Each entry is (function, description, old_text, new_text), or the same with a fifth item,
+the functions whose checks it fails; old_text occurs in the answer cell of ``function`` (its
+solution code, marker lines removed). Every mistake must fail the hidden check of its function
+(or of those listed) and no other (tests/test_assignment_checks.py). A cache that holds the
+wrong arrays, the outputs being right, costs the functions that read the cache: a forward is
+graded on its outputs, and a backward takes the cache of the student's own forward when that
+forward's outputs are right.
 """
 
 MISTAKES = [
@@ -18,10 +22,12 @@ MISTAKES = [
     ("rnn_step_forward", "bias forgotten",
      "h_prev @ Wh + b)", "h_prev @ Wh)"),
     ("rnn_step_forward", "cache in another order",
-     "cache = (x, h_prev, Wx, Wh, h_next)", "cache = (x, Wx, h_prev, Wh, h_next)"),
+     "cache = (x, h_prev, Wx, Wh, h_next)", "cache = (x, Wx, h_prev, Wh, h_next)",
+     ("rnn_step_backward",)),
     ("rnn_step_forward", "cache keeps the pre-activation instead of h_next",
      "cache = (x, h_prev, Wx, Wh, h_next)",
-     "cache = (x, h_prev, Wx, Wh, x @ Wx + h_prev @ Wh + b)"),
+     "cache = (x, h_prev, Wx, Wh, x @ Wx + h_prev @ Wh + b)",
+     ("rnn_step_backward",)),
 
     # ------------------------------------------------------------------ rnn_step_backward
     ("rnn_step_backward", "tanh' taken as 1 - h instead of 1 - h^2",
@@ -58,9 +64,11 @@ MISTAKES = [
     ("rnn_forward", "Wh transposed",
      "h_prev @ Wh + b)", "h_prev @ Wh.T + b)"),
     ("rnn_forward", "cache in another order",
-     "cache = (x, h0, Wx, Wh, h)", "cache = (x, h, Wx, Wh, h0)"),
+     "cache = (x, h0, Wx, Wh, h)", "cache = (x, h, Wx, Wh, h0)",
+     ("rnn_backward", "bptt_grad_norms")),
     ("rnn_forward", "cache without h0",
-     "cache = (x, h0, Wx, Wh, h)", "cache = (x, Wx, Wh, h)"),
+     "cache = (x, h0, Wx, Wh, h)", "cache = (x, Wx, Wh, h)",
+     ("rnn_backward", "bptt_grad_norms")),
 
     # ------------------------------------------------------------------ rnn_backward
     ("rnn_backward", "the gradient from step t+1 is not added",
