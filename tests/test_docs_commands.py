@@ -4,8 +4,8 @@ as written, from where they say: the root of a fresh copy of the repository, wit
 
 The rule, for the suite: each ```bash block of README.md and book/instructors.md is either
 run verbatim by a test of this file, or named in ``RUN_ELSEWHERE`` with the file that runs
-it as written (``make book`` by tests/test_book.py, ``make test`` by .ci/run); the first
-test fails when a block is in neither. (Once the instructor commands gave every student 0
+it as written (``make book`` by tests/conftest.py for tests/test_book.py, ``make test`` by
+.ci/run); the first test fails when a block is in neither. (Once the instructor commands gave every student 0
 when run from the repository root, and no test saw it: every test graded from a course copy
 elsewhere.)
 """
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", ROOT / "book" / "instructors.md")
 # blocks that another part of the suite runs as written: (first line, the file that runs it)
 RUN_ELSEWHERE = {
-    "make book": ("tests/test_book.py", '["make", "book"]'),
+    "make book": ("tests/conftest.py", '["make", "book"]'),  # for tests/test_book.py
     "make test": (".ci/run", "make test"),
 }
 
