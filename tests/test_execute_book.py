@@ -79,3 +79,21 @@ def test_bad_arguments_are_named(book, capsys):
     with pytest.raises(SystemExit):
         script.main([str(book / "intro.md")], root=book)
     assert "not a chapter of the toc" in capsys.readouterr().err
+
+
+def test_longest_first_by_the_last_run_and_later_chapters_first_when_never_run(book, capsys):
+    script = load_script()
+    (book / "one.md").write_text(chapter("import time\ntime.sleep(1.5)"))
+    script.main(["--workers", "1"], root=book)
+    assert "2 chapter(s) on 1 worker(s): two, one" in capsys.readouterr().out  # never run
+    for name in ("one.md", "two.md"):  # change both: both stale, both with a recorded time
+        (book / name).write_text((book / name).read_text()[:-len("```\n")] + "print()\n```\n")
+    script.main(["--workers", "1"], root=book)
+    assert "2 chapter(s) on 1 worker(s): one, two" in capsys.readouterr().out  # one took longer
+
+
+def test_nothing_to_do_without_the_execution_cache(book, capsys):
+    (book / "_config.yml").write_text("execute:\n  execute_notebooks: force\n")
+    assert load_script().main([], root=book) == 0
+    assert "does not use the execution cache" in capsys.readouterr().out
+    assert not (book / "_build").exists()
