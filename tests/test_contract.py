@@ -13,7 +13,9 @@ CONTRACT = """
 rnn_step_forward rnn_step_backward rnn_forward rnn_backward bptt_grad_norms
 orthogonal clip_grad_norm clip_grad_value tbptt_batches truncated_rnn_backward
 lstm_step_forward lstm_step_backward lstm_forward lstm_backward lstm_param_count
+lstm_peephole_step_forward lstm_peephole_step_backward
 gru_step_forward gru_step_backward gru_forward gru_backward
+gru_reset_before_step_forward gru_reset_before_step_backward
 skipgram_pairs cbow_windows naive_softmax_loss_and_gradient neg_sampling_loss_and_gradient
 noise_distribution cosine_similarity most_similar analogy
 temporal_softmax_loss perplexity sample_next
@@ -37,10 +39,14 @@ SIGNATURES = {
     "lstm_forward": "(x, h0, Wx, Wh, b, c0=None)",
     "lstm_backward": "(dh, cache)",
     "lstm_param_count": "(input_size, hidden_size)",
+    "lstm_peephole_step_forward": "(x, h_prev, c_prev, Wx, Wh, b, p)",
+    "lstm_peephole_step_backward": "(dh_next, dc_next, cache)",
     "gru_step_forward": "(x, h_prev, Wx, Wh, bx, bh)",
     "gru_step_backward": "(dh_next, cache)",
     "gru_forward": "(x, h0, Wx, Wh, bx, bh)",
     "gru_backward": "(dh, cache)",
+    "gru_reset_before_step_forward": "(x, h_prev, Wx, Wh, bx, bh)",
+    "gru_reset_before_step_backward": "(dh_next, cache)",
     "skipgram_pairs": "(token_ids, window)",
     "cbow_windows": "(token_ids, window)",
     "naive_softmax_loss_and_gradient": "(center_vec, outside_idx, outside_vectors)",

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.reference import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from autograder.reference import (gru_backward, gru_forward, gru_reset_before_step_backward,
+                                  gru_reset_before_step_forward, gru_step_backward,
+                                  gru_step_forward)
 from conftest import DEVICES
 from coursekit.gradcheck import rel_error
 from helpers import (BAD_LABELS, assert_backward_matches_autograd, assert_backward_numerical,
@@ -282,3 +284,40 @@ def test_backward_rejects_wrong_T(rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_functions_do_not_modify_inputs(rng, kind):
     assert_no_side_effects(FORWARD[kind], BACKWARD[kind], make_args(rng, kind, *SMALL), rng)
+
+
+# ----------------------------------------------------------------------------- reset before
+def torch_reset_before_step(x, h_prev, Wx, Wh, bx, bh):
+    """Cho et al.'s candidate in plain torch ops: n = tanh(x Wx_n + bx_n + (r * h) Wh_n + bh_n)."""
+    H = h_prev.shape[1]
+    ax, ah = x @ Wx + bx, h_prev @ Wh + bh
+    r = torch.sigmoid(ax[:, :H] + ah[:, :H])
+    z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+    n = torch.tanh(ax[:, 2 * H:] + (r * h_prev) @ Wh[:, 2 * H:] + bh[2 * H:])
+    return (1 - z) * n + z * h_prev
+
+
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_reset_before_backward_numerical_and_autograd(rng, N, T, D, H):
+    p = make_step(rng, N, D, H)
+    assert_backward_numerical(gru_reset_before_step_forward, gru_reset_before_step_backward, p,
+                              rng, tol=TOL)
+    assert_backward_matches_autograd(gru_reset_before_step_forward,
+                                     gru_reset_before_step_backward, torch_reset_before_step, p,
+                                     rng, tol=TOL)
+
+
+def test_reset_before_equals_after_for_one_unit_without_hidden_bias(rng):
+    """H = 1, bh_n = 0: a scalar r moves through the product, so the two placements agree."""
+    p = make_step(rng, 3, 4, 1)
+    p["bh"][2:] = 0.0
+    np.testing.assert_allclose(gru_reset_before_step_forward(**p)[0], gru_step_forward(**p)[0],
+                               rtol=1e-12)
+    p = make_step(rng, 3, 4, 5)
+    assert np.abs(gru_reset_before_step_forward(**p)[0] - gru_step_forward(**p)[0]).max() > 1e-3
+
+
+def test_reset_before_rejects_bad_input_and_modifies_nothing(rng):
+    p = make_step(rng, N0, D0, H0)
+    assert_rejects(gru_reset_before_step_forward, p, "Wh", "shape")
+    assert_no_side_effects(gru_reset_before_step_forward, gru_reset_before_step_backward, p, rng)

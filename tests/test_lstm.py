@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from autograder.reference import (lstm_backward, lstm_forward, lstm_param_count,
+                                  lstm_peephole_step_backward, lstm_peephole_step_forward,
                                   lstm_step_backward, lstm_step_forward)
 from conftest import DEVICES
 from coursekit.gradcheck import rel_error
@@ -352,3 +353,62 @@ def test_backward_rejects_wrong_T(rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_functions_do_not_modify_inputs(rng, kind):
     assert_no_side_effects(FORWARD[kind], BACKWARD[kind], make_args(rng, kind, *SMALL), rng)
+
+
+# ----------------------------------------------------------------------------- peephole LSTM
+def peephole_args(rng, N, D, H, scale=0.5):
+    """Keyword arguments of lstm_peephole_step_forward: the LSTM step's and p (3, H)."""
+    return {**lstm_step_args(rng, N, D, H, scale), "p": scale * rng.standard_normal((3, H))}
+
+
+def torch_peephole_step(x, h_prev, c_prev, Wx, Wh, b, p):
+    """Graves's peephole step in plain torch ops: i, f read c_prev, o reads c_next."""
+    H = h_prev.shape[1]
+    a = x @ Wx + h_prev @ Wh + b
+    i = torch.sigmoid(a[:, :H] + c_prev * p[0])
+    f = torch.sigmoid(a[:, H:2 * H] + c_prev * p[1])
+    c_next = f * c_prev + i * torch.tanh(a[:, 2 * H:3 * H])
+    o = torch.sigmoid(a[:, 3 * H:] + c_next * p[2])
+    return o * torch.tanh(c_next), c_next
+
+
+@pytest.mark.parametrize("N,T,D,H", SHAPES, ids=SHAPE_IDS)
+def test_peephole_backward_numerical_and_autograd(rng, N, T, D, H):
+    p = peephole_args(rng, N, D, H)
+    assert_backward_numerical(lstm_peephole_step_forward, lstm_peephole_step_backward, p, rng,
+                              tol=TOL)
+    assert_backward_matches_autograd(lstm_peephole_step_forward, lstm_peephole_step_backward,
+                                     torch_peephole_step, p, rng, tol=TOL)
+
+
+def test_peephole_zero_is_the_lstm_step(rng):
+    p = peephole_args(rng, 3, 4, 5)
+    p["p"] = np.zeros((3, 5))
+    *out, cache = lstm_peephole_step_forward(**p)
+    *plain, plain_cache = lstm_step_forward(**{k: v for k, v in p.items() if k != "p"})
+    for a, b in zip(out, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+    up = [rng.standard_normal((3, 5)) for _ in range(2)]
+    for a, b in zip(lstm_peephole_step_backward(*up, cache), lstm_step_backward(*up, plain_cache)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_peephole_output_gate_reads_the_new_cell(rng):
+    """Zero weights and biases, p_o large: o = sigmoid(p_o * c_next), not of c_prev."""
+    N, D, H = 2, 3, 4
+    p = peephole_args(rng, N, D, H)
+    p["Wx"][:], p["Wh"][:], p["b"][:] = 0.0, 0.0, 0.0
+    p["p"] = np.stack([np.zeros(H), np.zeros(H), np.full(H, 2.0)])
+    h, c, _ = lstm_peephole_step_forward(**p)
+    np.testing.assert_allclose(c, 0.5 * p["c_prev"], rtol=1e-14)  # f = 1/2, g = 0
+    np.testing.assert_allclose(h, np.tanh(c) / (1.0 + np.exp(-2.0 * c)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("label", BAD_LABELS)
+def test_peephole_rejects_bad_p(rng, label):
+    assert_rejects(lstm_peephole_step_forward, peephole_args(rng, N0, D0, H0), "p", label)
+
+
+def test_peephole_functions_do_not_modify_inputs(rng):
+    assert_no_side_effects(lstm_peephole_step_forward, lstm_peephole_step_backward,
+                           peephole_args(rng, N0, D0, H0), rng)

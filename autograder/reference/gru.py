@@ -124,3 +124,53 @@ def gru_backward(dh, cache):
     dWx = x.reshape(N * T, -1).T @ dax2
     dWh = h_prev.reshape(N * T, H).T @ dah2
     return dax @ Wx.T, dh_carry, dWx, dWh, dax2.sum(axis=0), dah2.sum(axis=0)
+
+
+def gru_reset_before_step_forward(x, h_prev, Wx, Wh, bx, bh):
+    """One step of Cho et al.'s GRU, the reset gate applied to h_prev before the product.
+
+    Gate order r, z, n and parameters as gru_step_forward; only the candidate differs:
+    n = tanh(x Wx_n + bx_n + (r * h_prev) Wh_n + bh_n), h_next = (1 - z) * n + z * h_prev.
+
+    Inputs:
+    - x: (N, D) input at this step
+    - h_prev: (N, H) previous hidden state
+    - Wx: (D, 3H), Wh: (H, 3H), bx: (3H,), bh: (3H,)
+    Returns (h_next, cache), h_next of shape (N, H); the cache is
+    (x, h_prev, Wx, Wh, r, z, n, rh) with rh = r * h_prev (N, H).
+    """
+    dims = {}
+    v.array("x", x, ("N", "D"), dims)
+    v.array("h_prev", h_prev, ("N", "H"), dims)
+    _check_params(dims, Wx, Wh, bx, bh)
+    H = dims["H"]
+    ax = x @ Wx + bx
+    # the n block of h_prev Wh cannot be computed before r is known: two products, not one
+    rz = sigmoid(ax[:, : 2 * H] + h_prev @ Wh[:, : 2 * H] + bh[: 2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    rh = r * h_prev
+    n = np.tanh(ax[:, 2 * H :] + rh @ Wh[:, 2 * H :] + bh[2 * H :])
+    h_next = (1.0 - z) * n + z * h_prev
+    return h_next, (x, h_prev, Wx, Wh, r, z, n, rh)
+
+
+def gru_reset_before_step_backward(dh_next, cache):
+    """Backward of gru_reset_before_step_forward.
+
+    Inputs:
+    - dh_next: (N, H) upstream gradient of h_next
+    - cache: from gru_reset_before_step_forward
+    Returns (dx (N, D), dh_prev (N, H), dWx (D, 3H), dWh (H, 3H), dbx (3H,), dbh (3H,)).
+    """
+    x, h_prev, Wx, Wh, r, z, n, rh = cache
+    v.array("dh_next", dh_next, h_prev.shape, {})
+    H = h_prev.shape[1]
+    du = dh_next * (1.0 - z) * (1.0 - n**2)
+    drh = du @ Wh[:, 2 * H :].T  # r * h_prev went through a matrix: its gradient mixes units
+    dar = drh * h_prev * r * (1.0 - r)
+    daz = dh_next * (h_prev - n) * z * (1.0 - z)
+    dax = np.concatenate([dar, daz, du], axis=1)
+    dh_prev = dh_next * z + drh * r + dax[:, : 2 * H] @ Wh[:, : 2 * H].T
+    dWh = np.concatenate([h_prev.T @ dax[:, : 2 * H], rh.T @ du], axis=1)
+    db = dax.sum(axis=0)  # bh_n sits outside the gate: dbh = dbx
+    return dax @ Wx.T, dh_prev, x.T @ dax, dWh, db, db.copy()

@@ -151,3 +151,65 @@ def lstm_param_count(input_size, hidden_size):
     D = v.positive_int("input_size", input_size)
     H = v.positive_int("hidden_size", hidden_size)
     return 4 * (D * H + H * H + H)
+
+
+def lstm_peephole_step_forward(x, h_prev, c_prev, Wx, Wh, b, p):
+    """One step of the peephole LSTM (Graves's form): i and f read c_prev, o reads c_next.
+
+    a = x Wx + h_prev Wh + b (N, 4H), blocks i, f, g, o, then
+    i = sigmoid(a_i + c_prev * p_i), f = sigmoid(a_f + c_prev * p_f), g = tanh(a_g),
+    c_next = f * c_prev + i * g, o = sigmoid(a_o + c_next * p_o), h_next = o * tanh(c_next).
+
+    Inputs:
+    - x: (N, D) input at this step
+    - h_prev, c_prev: (N, H) previous hidden and cell state
+    - Wx: (D, 4H), Wh: (H, 4H), b: (4H,)
+    - p: (3, H) the peephole weight vectors, rows p_i, p_f, p_o
+    Returns (h_next, c_next, cache), h_next and c_next of shape (N, H); the cache is
+    (x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c), gates (N, 4H) activated.
+    """
+    dims = {}
+    v.array("x", x, ("N", "D"), dims)
+    v.array("h_prev", h_prev, ("N", "H"), dims)
+    v.array("c_prev", c_prev, ("N", "H"), dims)
+    v.array("Wx", Wx, ("D", "4H"), dims)
+    v.array("Wh", Wh, ("H", "4H"), dims)
+    v.array("b", b, ("4H",), dims)
+    v.array("p", p, (3, "H"), dims)
+    H = dims["H"]
+    gates = x @ Wx + h_prev @ Wh + b
+    gates[:, : 2 * H] += np.concatenate([c_prev * p[0], c_prev * p[1]], axis=1)
+    gates[:, : 2 * H] = sigmoid(gates[:, : 2 * H])
+    gates[:, 2 * H : 3 * H] = np.tanh(gates[:, 2 * H : 3 * H])
+    c_next = gates[:, H : 2 * H] * c_prev + gates[:, :H] * gates[:, 2 * H : 3 * H]
+    # o waits for the new cell: it cannot be activated with the other three
+    gates[:, 3 * H :] = sigmoid(gates[:, 3 * H :] + c_next * p[2])
+    tanh_c = np.tanh(c_next)
+    h_next = gates[:, 3 * H :] * tanh_c
+    return h_next, c_next, (x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c)
+
+
+def lstm_peephole_step_backward(dh_next, dc_next, cache):
+    """Backward of lstm_peephole_step_forward.
+
+    Inputs:
+    - dh_next, dc_next: (N, H) upstream gradients of h_next and c_next
+    - cache: from lstm_peephole_step_forward
+    Returns (dx (N, D), dh_prev (N, H), dc_prev (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,),
+    dp (3, H)).
+    """
+    x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c = cache
+    v.array("dh_next", dh_next, h_prev.shape, {})
+    v.array("dc_next", dc_next, h_prev.shape, {})
+    H = h_prev.shape[1]
+    i, f, g, o = (gates[:, k * H : (k + 1) * H] for k in range(4))
+    da_o = dh_next * tanh_c * o * (1.0 - o)
+    # c_next reaches the loss three ways: directly, through tanh in h_next, and through o
+    dc = dc_next + dh_next * o * (1.0 - tanh_c**2) + da_o * p[2]
+    da_i = dc * g * i * (1.0 - i)
+    da_f = dc * c_prev * f * (1.0 - f)
+    da = np.concatenate([da_i, da_f, dc * i * (1.0 - g**2), da_o], axis=1)
+    dc_prev = dc * f + da_i * p[0] + da_f * p[1]
+    dp = np.stack([(da_i * c_prev).sum(axis=0), (da_f * c_prev).sum(axis=0),
+                   (da_o * c_next).sum(axis=0)])
+    return da @ Wx.T, da @ Wh.T, dc_prev, x.T @ da, h_prev.T @ da, da.sum(axis=0), dp
