@@ -1,5 +1,6 @@
-"""Hidden checks of the assignment word2vec (training pairs, the two skip-gram losses and
-their gradients, the noise distribution, and embedding queries; NumPy).
+"""Hidden checks of the assignment word2vec (training pairs, the skip-gram losses (softmax,
+negative sampling, NCE) and CBOW's, with their gradients, the noise distribution, and
+embedding queries; NumPy).
 
 Conventions are the reference's (autograder.reference.word2vec): center_vec is v_c (D,),
 outside_vectors is U (V, D); pairs and windows are int64 in corpus order; a negative index
@@ -119,19 +120,38 @@ LOSS_HINTS = {
                                 "neg_indices (np.add.at; grad[idx] += ... drops repeats) and "
                                 "added to row o when o is also drawn as a negative",
     },
+    "nce": {
+        "loss": "loss = -log sigmoid(x_o) - sum_k log sigmoid(-x_k) with the logits x_w = "
+                "u_w . v_c - log(K * P_n(w)) (minus the correction, K the number of "
+                "negatives), a sum over all K negatives; -log sigmoid(x) is np.logaddexp(0, -x)",
+        "grad_center_vec": "dJ/dv_c = (sigmoid(x_o) - 1) u_o + sum_k sigmoid(x_k) u_k, the "
+                           "sigmoids of the corrected logits",
+        "grad_outside_vectors": "row o gets (sigmoid(x_o) - 1) v_c and row w_k gets "
+                                "sigmoid(x_k) v_c, added once per occurrence of w_k "
+                                "(np.add.at) and added to row o when o is also a negative",
+    },
+    "cbow": {
+        "loss": "h = the mean of input_vectors[context_idx] (a mean over the 2m rows, repeats "
+                "counted each time), then loss = log(sum_w exp(s_w)) - s_c with s = U @ h, "
+                "after subtracting max(s)",
+        "grad_input_vectors": "the gradient of h is U^T (softmax(s) - e_c); every context "
+                              "position gets 1/(2m) of it, added once per occurrence "
+                              "(np.add.at), and no other row (the center word's own input "
+                              "row included, unless it is in the context) moves",
+        "grad_outside_vectors": "dJ/dU = outer(softmax(s) - e_c, h): every row moves",
+    },
 }
 
 
-def compare_loss(fn, got, want, label, hints, big=False):
-    loss, g_v, g_U = got
+def compare_loss(fn, got, want, label, hints, big=False,
+                 names=("loss", "grad_center_vec", "grad_outside_vectors")):
     extra = (" (large scores: a naive exp or log of a probability overflows or underflows "
              "here; use the stable forms from the notebook)") if big else ""
-    expect_float(f"{fn}: loss ({label})", loss, want[0], tol=1e-6, show=False,
+    expect_float(f"{fn}: loss ({label})", got[0], want[0], tol=1e-6, show=False,
                  hint=hints["loss"] + extra)
-    expect_close(f"{fn}: grad_center_vec ({label})", g_v, want[1], tol=1e-6, show=False,
-                 hint=hints["grad_center_vec"] + extra)
-    expect_close(f"{fn}: grad_outside_vectors ({label})", g_U, want[2], tol=1e-6, show=False,
-                 hint=hints["grad_outside_vectors"] + extra)
+    for name, g, w in zip(names[1:], got[1:], want[1:]):
+        expect_close(f"{fn}: {name} ({label})", g, w, tol=1e-6, show=False,
+                     hint=hints[name] + extra)
 
 
 @check(A, "naive_softmax_loss_and_gradient", points=2)
@@ -194,6 +214,92 @@ def _(student):
         want = ref.neg_sampling_loss_and_gradient(v, o, U, neg)
         got = student.call(fn, v, o, U, neg, returns=names)
         compare_loss(fn, got, want, label, LOSS_HINTS["neg"], big)
+
+
+def random_noise(rng, V, zero=()):
+    """A noise distribution (V,) with every entry positive except those in ``zero``, spread
+    over two orders of magnitude (so that the correction log(K P_n) differs between words)."""
+    p = np.exp(rng.uniform(-2.5, 2.5, size=V))
+    p[list(zero)] = 0.0
+    return p / p.sum()
+
+
+@check(A, "nce_loss_and_gradient", points=2)
+def _(student):
+    fn = "nce_loss_and_gradient"
+    rng = rng_for("test_" + fn)
+    names = ("loss", "grad_center_vec", "grad_outside_vectors")
+    cases = []
+    for n, (V, D) in enumerate(loss_cases(rng)):
+        K = 1 if n % 3 == 0 else int(rng.integers(2, 8))
+        U, v = rng.standard_normal((V, D)), rng.standard_normal(D)
+        cases.append((v, int(rng.integers(V)), U, rng.integers(0, V, size=K), random_noise(rng, V),
+                      case_label(V=V, D=D, K=K)))
+    # repeated negatives, o drawn as a negative, V = 1 and 2, words the noise never draws
+    for V, D, neg, o, zero in [(5, 3, [2, 2, 2], 0, ()), (6, 4, [1, 3, 1, 5, 3, 1], 3, (0, 2)),
+                               (4, 2, [0, 1, 0], 0, ()), (1, 2, [0, 0], 0, ()), (1, 3, [0], 0, ()),
+                               (2, 3, [1], 0, ()), (2, 1, [0, 1, 1], 1, ()), (8, 1, [7, 7], 2, (4,))]:
+        U, v = rng.standard_normal((V, D)), rng.standard_normal(D)
+        cases.append((v, o, U, np.array(neg), random_noise(rng, V, zero),
+                      case_label(V=V, D=D, K=len(neg)) + ", repeated negatives"))
+    U, v = rng.standard_normal((7, 3)), rng.standard_normal(3)
+    cases.append((v, 4, U, np.array([6, 0, 6, 2], dtype=np.int32), random_noise(rng, 7),
+                  case_label(V=7, D=3, K=4) + ", neg_indices int32"))
+    # a uniform noise (the correction is the same constant log(K / V) for every word)
+    U, v = rng.standard_normal((10, 4)), rng.standard_normal(4)
+    cases.append((v, 1, U, rng.integers(0, 10, size=5), np.full(10, 0.1),
+                  case_label(V=10, D=4, K=5) + ", uniform noise"))
+    big = len(cases)
+    # large scores: a badly fit pair (s_o = -800, s_k = +800) and a well fit one
+    for V, D in [(6, 3), (3, 1)]:
+        s = np.concatenate([[-800.0], np.full(V - 1, 800.0)])
+        neg = np.array([1, V - 1, 1])
+        label = case_label(V=V, D=D, K=3) + ", scores of size 800"
+        U, v = rows_with_scores(rng, D, s)
+        cases.append((v, 0, U, neg, random_noise(rng, V), label + ", a badly fit pair"))
+        U2, v2 = rows_with_scores(rng, D, -s)
+        cases.append((v2, 0, U2, neg, random_noise(rng, V), label + ", a well fit pair"))
+    for n, (v, o, U, neg, P, label) in enumerate(cases):
+        want = ref.nce_loss_and_gradient(v, o, U, neg, P)
+        got = student.call(fn, v, o, U, neg, P, returns=names)
+        compare_loss(fn, got, want, label, LOSS_HINTS["nce"], n >= big)
+
+
+@check(A, "cbow_loss_and_gradient", points=3,
+       calls={"naive_softmax_loss_and_gradient": once})
+def _(student):
+    fn = "cbow_loss_and_gradient"
+    rng = rng_for("test_" + fn)
+    names = ("loss", "grad_input_vectors", "grad_outside_vectors")
+    cases = []
+    for n, (V, D) in enumerate(loss_cases(rng)):
+        C = 2 * int(rng.integers(1, 4))
+        ctx = rng.integers(0, V, size=C)
+        cases.append((ctx, int(rng.integers(V)), rng.standard_normal((V, D)),
+                      rng.standard_normal((V, D)), case_label(V=V, D=D, window=C // 2)))
+    # repeated context ids, the center among its context, V = 1 and 2, a window of 1
+    for V, D, ctx, c in [(5, 3, [2, 2, 2, 2], 0), (6, 4, [1, 3, 1, 5, 3, 1], 3),
+                         (4, 2, [0, 1, 0, 3], 0), (1, 2, [0, 0], 0), (2, 3, [1, 0], 1),
+                         (2, 1, [0, 0, 0, 1], 0), (9, 3, [4, 7], 2)]:
+        cases.append((np.array(ctx), c, rng.standard_normal((V, D)), rng.standard_normal((V, D)),
+                      case_label(V=V, D=D, window=len(ctx) // 2) + ", repeated context ids"
+                      if len(set(ctx)) < len(ctx) else case_label(V=V, D=D, window=len(ctx) // 2)))
+    cases.append((np.array([6, 0, 6, 2], dtype=np.int32), 4, rng.standard_normal((7, 3)),
+                  rng.standard_normal((7, 3)), case_label(V=7, D=3, window=2) + ", context_idx int32"))
+    big = len(cases)
+    # large scores (|u . h| up to 800): distinct context rows whose mean is h
+    for V, D, c in [(6, 3, 5), (6, 3, 0), (9, 4, 8)]:
+        s = rng.uniform(-800, 800, size=V)
+        s[0], s[-1] = 800.0, -800.0
+        U, h = rows_with_scores(rng, D, s)
+        ctx = rng.choice(V, size=4, replace=False)
+        E = rng.standard_normal((V, D))
+        E[ctx] += h - E[ctx].mean(axis=0)
+        cases.append((ctx, c, E, U, case_label(V=V, D=D, window=2) + ", scores up to |800|"))
+    for n, (ctx, c, E, U, label) in enumerate(cases):
+        want = ref.cbow_loss_and_gradient(ctx, c, E, U)
+        got = student.call(fn, ctx, c, E, U, returns=names)
+        compare_loss(fn, got, want, label, LOSS_HINTS["cbow"], n >= big, names=names)
 
 
 # ----------------------------------------------------------------------------- noise

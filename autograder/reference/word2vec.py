@@ -1,4 +1,4 @@
-"""word2vec: training pairs, the two losses and their gradients, and embedding queries (NumPy).
+"""word2vec: training pairs, the losses and their gradients, and embedding queries (NumPy).
 
 Conventions follow the original word2vec and CS224n: ``center_vec`` is v_c (D,), the row of
 the input ("center") embedding; ``outside_vectors`` is U (V, D), one output vector per word.
@@ -56,8 +56,8 @@ def cbow_windows(token_ids, window):
     return token_ids[pos].astype(np.int64).reshape(M, 2 * w), token_ids[w : w + M].astype(np.int64)
 
 
-def _check_center_outside(center_vec, outside_idx, outside_vectors):
-    dims = {}
+def _check_center_outside(center_vec, outside_idx, outside_vectors, dims=None):
+    dims = {} if dims is None else dims
     v.array("center_vec", center_vec, ("D",), dims)
     v.array("outside_vectors", outside_vectors, ("V", "D"), dims)
     return v.index("outside_idx", outside_idx, outside_vectors.shape[0])
@@ -83,6 +83,29 @@ def naive_softmax_loss_and_gradient(center_vec, outside_idx, outside_vectors):
     return loss, outside_vectors.T @ delta, np.outer(delta, center_vec)
 
 
+def _sampled_logistic_loss(center_vec, o, outside_vectors, neg_indices, shift):
+    """-log s(x_o) - sum_k log s(-x_k) with logits x_w = u_w . v_c - shift_w, and gradients.
+
+    ``shift`` is (K + 1,), aligned with [o, *neg_indices]: zeros for negative sampling,
+    log(K P_n(w)) for NCE. A repeated index gets one term (and one gradient) per occurrence.
+    """
+    idx = np.concatenate([[o], neg_indices]).astype(np.int64)  # (K+1,)
+    sign = np.ones(len(idx))
+    sign[1:] = -1.0
+    s = (outside_vectors[idx] @ center_vec - shift) * sign  # the argument of each log-sigmoid
+    loss = float(np.logaddexp(0.0, -s).sum())  # -log sigmoid(s), stable for any s
+    coef = -sign * (0.5 * (1.0 - np.tanh(0.5 * s)))  # d loss / d (u . v_c) = -sign * sigmoid(-s)
+    grad_center = coef @ outside_vectors[idx]
+    grad_outside = np.zeros_like(outside_vectors)
+    np.add.at(grad_outside, idx, coef[:, None] * center_vec)  # add.at accumulates repeats
+    return loss, grad_center, grad_outside
+
+
+def _check_negatives(neg_indices, V):
+    v.array("neg_indices", neg_indices, ("K",), {}, dtype="int")
+    return v.indices("neg_indices", neg_indices, V)
+
+
 def neg_sampling_loss_and_gradient(center_vec, outside_idx, outside_vectors, neg_indices):
     """Negative-sampling loss for one pair: -log s(u_o.v_c) - sum_k log s(-u_k.v_c).
 
@@ -97,18 +120,74 @@ def neg_sampling_loss_and_gradient(center_vec, outside_idx, outside_vectors, neg
     Returns (loss, grad_center_vec (D,), grad_outside_vectors (V, D)).
     """
     o = _check_center_outside(center_vec, outside_idx, outside_vectors)
-    v.array("neg_indices", neg_indices, ("K",), {}, dtype="int")
-    v.indices("neg_indices", neg_indices, outside_vectors.shape[0])
-    idx = np.concatenate([[o], neg_indices])  # (K+1,)
-    sign = np.ones(len(idx))
-    sign[1:] = -1.0
-    s = outside_vectors[idx] @ center_vec * sign  # the argument of each log-sigmoid
-    loss = float(np.logaddexp(0.0, -s).sum())  # -log sigmoid(s), stable for any s
-    coef = -sign * (0.5 * (1.0 - np.tanh(0.5 * s)))  # d loss / d (u . v_c) = -sign * sigmoid(-s)
-    grad_center = coef @ outside_vectors[idx]
-    grad_outside = np.zeros_like(outside_vectors)
-    np.add.at(grad_outside, idx, coef[:, None] * center_vec)  # add.at accumulates repeats
-    return loss, grad_center, grad_outside
+    _check_negatives(neg_indices, outside_vectors.shape[0])
+    return _sampled_logistic_loss(center_vec, o, outside_vectors, neg_indices,
+                                  np.zeros(len(neg_indices) + 1))
+
+
+def nce_loss_and_gradient(center_vec, outside_idx, outside_vectors, neg_indices, noise_probs):
+    """Noise-contrastive estimation loss for one pair (Gutmann and Hyvarinen; Mnih and Teh).
+
+    The logit of word w is x_w = u_w . v_c - log(K P_n(w)), the log-odds that w came from the
+    data rather than from the K noise draws when exp(u_w . v_c) is read as p(w | c):
+    loss = -log s(x_o) - sum_k log s(-x_{w_k}). Dropping log(K P_n(w)) gives negative
+    sampling. A repeated negative counts every time it appears.
+
+    Inputs:
+    - center_vec: (D,) v_c
+    - outside_idx: int o
+    - outside_vectors: (V, D) U
+    - neg_indices: (K,) integer array of negatives drawn from noise_probs (K >= 1)
+    - noise_probs: (V,) P_n, non-negative, summing to 1, positive at o and every negative
+    Returns (loss, grad_center_vec (D,), grad_outside_vectors (V, D)).
+    """
+    dims = {}
+    o = _check_center_outside(center_vec, outside_idx, outside_vectors, dims)
+    V = outside_vectors.shape[0]
+    _check_negatives(neg_indices, V)
+    K = len(neg_indices)
+    if K == 0:
+        raise ValueError("neg_indices: expected at least one negative (K >= 1): NCE's "
+                         "correction log(K P_n(w)) is undefined for K = 0")
+    v.array("noise_probs", noise_probs, ("V",), dims)
+    if not np.all(np.isfinite(noise_probs)) or noise_probs.min() < 0:
+        raise ValueError("noise_probs: expected finite non-negative probabilities")
+    if abs(noise_probs.sum() - 1.0) > 1e-6:
+        raise ValueError(f"noise_probs: expected probabilities summing to 1, got sum {noise_probs.sum():.6g}")
+    idx = np.concatenate([[o], neg_indices]).astype(np.int64)
+    if noise_probs[idx].min() <= 0:
+        raise ValueError("noise_probs: expected P_n(w) > 0 for outside_idx and every negative "
+                         "(log P_n(w) is used), got 0")
+    return _sampled_logistic_loss(center_vec, o, outside_vectors, neg_indices,
+                                  np.log(K * noise_probs[idx]))
+
+
+def cbow_loss_and_gradient(context_idx, center_idx, input_vectors, outside_vectors):
+    """CBOW loss with a full softmax for one window: -log softmax(U h)[c], h the mean of the
+    context words' input vectors.
+
+    Inputs:
+    - context_idx: (2m,) integer array of the context words (repeats allowed), 2m >= 1
+    - center_idx: int c, the center word to predict
+    - input_vectors: (V, D) the input ("center") vectors, one row per word
+    - outside_vectors: (V, D) U, the output vectors
+    Returns (loss, grad_input_vectors (V, D), grad_outside_vectors (V, D)); a context id that
+    appears n times gets n shares of the gradient of h.
+    """
+    dims = {}
+    v.array("context_idx", context_idx, ("C",), {}, dtype="int")
+    v.array("input_vectors", input_vectors, ("V", "D"), dims)
+    v.array("outside_vectors", outside_vectors, ("V", "D"), dims)
+    V = input_vectors.shape[0]
+    if context_idx.size == 0:
+        raise ValueError("context_idx: expected at least one context word, got an empty array")
+    v.indices("context_idx", context_idx, V)
+    c = v.index("center_idx", center_idx, V)
+    h = input_vectors[context_idx].mean(axis=0)  # (D,)
+    loss, grad_h, grad_outside = naive_softmax_loss_and_gradient(h, c, outside_vectors)
+    grad_input = np.zeros_like(input_vectors)
+    np.add.at(grad_input, context_idx, grad_h / len(context_idx))  # repeats accumulate
+    return loss, grad_input, grad_outside
 
 
 def noise_distribution(counts, power=0.75):
