@@ -1,11 +1,13 @@
 """Hidden checks of the assignment lstm (LSTM step and sequence, forward and backward, the
-parameter count, and LSTMCellFunction, a torch.autograd.Function with a hand-written backward).
+parameter count, LSTMCellFunction, a torch.autograd.Function with a hand-written backward, and
+the peephole step of Graves's form, forward and the backward the student derives).
 
 Gates are fused along one 4H axis in the order i, f, g, o. A forward is graded on its outputs,
 its cache left unread; a backward takes the cache of the student's own forward when that
 forward is right on the case, else the reference's (``core.with_cache``), whose layout the
 notebook suggests:
 step (x, h_prev, c_prev, Wx, Wh, gates, tanh_c), gates (N, 4H) activated, tanh_c = tanh(c_next);
+peephole step (x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c), p (3, H) rows p_i, p_f, p_o;
 sequence (x, h0, c0, Wx, Wh, gates (N, T, 4H), c (N, T, H), tanh_c (N, T, H), h (N, T, H)).
 When the student's own cache fails a backward that is right on the reference's, and it is a
 tuple of the suggested length, the hint names the usual confusions (pre-activations for the
@@ -579,3 +581,146 @@ def _(student):
                     if not _same_tensor(student.fetch(h), t):
                         fail(Failure.IN_PLACE, f"LSTMCellFunction: the input {name} ({label}) was "
                              "modified in place by backward", hint="use out-of-place operations")
+
+
+# ----------------------------------------------------------------------------- peephole LSTM
+# Graves's peepholes: i and f read c_prev, o reads c_next, weights p (3, H) rows p_i, p_f, p_o.
+PEEP_CACHE = ("x", "h_prev", "c_prev", "Wx", "Wh", "p", "gates", "c_next", "tanh_c")
+PEEP_GRADS = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db", "dp")
+PEEP_HINTS = {
+    "db": "db = da.sum(axis=0), da in the order i, f, g, o with da_o = dh * tanh_c * o(1 - o) "
+          "and dc = dc_next + dh * o * (1 - tanh_c**2) + da_o * p_o in the i, f, g blocks",
+    "dWx": "dWx = x.T @ da", "dWh": "dWh = h_prev.T @ da",
+    "dp": "dp (3, H) has rows sum_n da_i * c_prev, sum_n da_f * c_prev, sum_n da_o * c_next: "
+          "each peephole weight is shared by the batch, and o's reads the new cell",
+    "dc_prev": "dc_prev = dc * f + da_i * p_i + da_f * p_f: c_prev also fed the i and f gates",
+    "dx": "dx = da @ Wx.T", "dh_prev": "dh_prev = da @ Wh.T",
+}
+
+
+def peephole_inputs(rng, N, D, H, kind="random"):
+    """The step's inputs and p (3, H); kind 'zero' (p = 0: the plain LSTM step) or
+    'saturated' (biases of +-12 and large peepholes: gates at 0 or 1)."""
+    args = step_inputs(rng, N, D, H)
+    p = rng.standard_normal((3, H))
+    if kind == "zero":
+        p = np.zeros((3, H))
+    elif kind == "saturated":
+        args = args[:5] + (12.0 * np.sign(rng.standard_normal(4 * H)),)
+        p = 4.0 * p
+    return args + (p,)
+
+
+def _peephole_cases(rng):
+    """(label, dims, kind): the shape cases of sizes(), then zero and saturated peepholes."""
+    out = [(case_label(**d), d, "random") for d in sizes(rng, "NDH")]
+    for kind in ("zero", "saturated"):
+        d = {k: int(rng.integers(2, 6)) for k in "NDH"}
+        out.append((f"{case_label(**d)}, {kind} peepholes" if kind == "zero"
+                    else f"{case_label(**d)}, saturated gates", d, kind))
+    return out
+
+
+def _peephole_variant(x, h, c, Wx, Wh, b, p, rows=(0, 1, 2), o_cell="new"):
+    """lstm_peephole_step_forward as a common mistake computes it: (h_next, c_next)."""
+    H = h.shape[1]
+    a = x @ Wx + h @ Wh + b
+    pi, pf, po = (p[k] for k in rows)
+    i, f = _sigmoid(a[:, :H] + c * pi), _sigmoid(a[:, H:2 * H] + c * pf)
+    c_next = f * c + i * np.tanh(a[:, 2 * H:3 * H])
+    peek = {"new": c_next, "old": c, "none": 0.0}[o_cell]
+    o = _sigmoid(a[:, 3 * H:] + peek * po)
+    return o * np.tanh(c_next), c_next
+
+
+def _peephole_forward_mistakes(args):
+    return [(_peephole_variant(*args, o_cell="old"),
+             "the output gate peeks at the NEW cell: o = sigmoid(a_o + c_next * p_o), computed "
+             "after c_next (i and f read c_prev)"),
+            (_peephole_variant(*args, o_cell="none"),
+             "the output gate has a peephole too: o = sigmoid(a_o + c_next * p_o)"),
+            (_peephole_variant(*args, rows=(1, 0, 2)),
+             "the rows of p are p_i, p_f, p_o in this order: p[0] is the input gate's"),
+            (_peephole_variant(*args, rows=(2, 1, 0)),
+             "the rows of p are p_i, p_f, p_o in this order: p[2] is the output gate's")]
+
+
+def _peephole_backward_variant(dh, dc_next, cache, o_term=True, prev_terms=True, dp_o="c_next",
+                               dp_sum=np.sum):
+    x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c = cache
+    H = h_prev.shape[1]
+    i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
+    da_o = dh * tanh_c * o * (1 - o)
+    dc = dc_next + dh * o * (1 - tanh_c**2) + (da_o * p[2] if o_term else 0.0)
+    da_i, da_f = dc * g * i * (1 - i), dc * c_prev * f * (1 - f)
+    da = np.concatenate([da_i, da_f, dc * i * (1 - g**2), da_o], axis=1)
+    dc_prev = dc * f + ((da_i * p[0] + da_f * p[1]) if prev_terms else 0.0)
+    c_o = c_next if dp_o == "c_next" else c_prev
+    dp = np.stack([dp_sum(da_i * c_prev, axis=0), dp_sum(da_f * c_prev, axis=0),
+                   dp_sum(da_o * c_o, axis=0)])
+    return da @ Wx.T, da @ Wh.T, dc_prev, x.T @ da, h_prev.T @ da, da.sum(axis=0), dp
+
+
+def _peephole_backward_mistakes(dh, dc, cache):
+    return [(_peephole_backward_variant(dh, dc, cache, o_term=False),
+             "c_next also reaches the loss through the output gate's peephole: "
+             "dc = dc_next + dh * o * (1 - tanh_c**2) + da_o * p_o"),
+            (_peephole_backward_variant(dh, dc, cache, prev_terms=False),
+             "c_prev fed the i and f gates through their peepholes: "
+             "dc_prev = dc * f + da_i * p_i + da_f * p_f"),
+            (_peephole_backward_variant(dh, dc, cache, dp_o="c_prev"),
+             "the output gate's peephole read c_next: dp_o = sum_n da_o * c_next"),
+            (_peephole_backward_variant(dh, dc, cache, dp_sum=np.mean),
+             "each peephole weight is shared by the batch: sum over axis 0, not the mean")]
+
+
+def _peephole_outputs(outputs, args, label):
+    h_next, c_next = outputs
+    h_want, c_want, _ = ref.lstm_peephole_step_forward(*args)
+    mistakes = _peephole_forward_mistakes(args)
+    _expect(f"lstm_peephole_step_forward: c_next ({label})", c_next, c_want, mistakes=mistakes,
+            index=1, hint="c_next = f * c_prev + i * g with i = sigmoid(a_i + c_prev * p_i), "
+                          "f = sigmoid(a_f + c_prev * p_f)")
+    _expect(f"lstm_peephole_step_forward: h_next ({label})", h_next, h_want, mistakes=mistakes,
+            index=0, hint="h_next = o * tanh(c_next) with o = sigmoid(a_o + c_next * p_o)")
+
+
+def _peephole_cache_hint(cache, want, args):
+    """Forward.diagnose of lstm_peephole_step_forward: c_next and tanh_c confused."""
+    if type(cache[7]) is np.ndarray and cache[7].shape == want[7].shape \
+            and rel_error(cache[7], want[7]) > 1e-6 and rel_error(cache[7], want[8]) <= 1e-6:
+        return ("its entry c_next holds tanh(c_next): the backward needs c_next itself for "
+                "the output gate's peephole gradient, dp_o = sum_n da_o * c_next")
+    return None
+
+
+PEEP = Forward("lstm_peephole_step_forward", ("h_next", "c_next", "cache"), PEEP_CACHE,
+               _peephole_outputs, _peephole_cache_hint)
+
+
+@check(A, "lstm_peephole_step_forward", points=1)
+def _(student):
+    rng = rng_for("test_lstm_peephole_step_forward")
+    for label, d, kind in _peephole_cases(rng):
+        PEEP.judge(student, peephole_inputs(rng, d["N"], d["D"], d["H"], kind), label)
+
+
+@check(A, "lstm_peephole_step_backward", points=3)
+def _(student):
+    rng = rng_for("test_lstm_peephole_step_backward")
+    for label, d, kind in _peephole_cases(rng):
+        N, H = d["N"], d["H"]
+        args = peephole_inputs(rng, N, d["D"], H, kind)
+        cache = ref.lstm_peephole_step_forward(*args)[2]
+        dh_next, dc_next = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+        want = ref.lstm_peephole_step_backward(dh_next, dc_next, cache)
+        mistakes = _peephole_backward_mistakes(dh_next, dc_next, cache)
+
+        def test(call, cache):
+            got = call("lstm_peephole_step_backward", dh_next, dc_next, cache,
+                       returns=PEEP_GRADS)
+            for name in ("db", "dWx", "dWh", "dp", "dc_prev", "dx", "dh_prev"):
+                k = PEEP_GRADS.index(name)
+                _expect(f"lstm_peephole_step_backward: {name} ({label})", got[k], want[k],
+                        hint=PEEP_HINTS[name], mistakes=mistakes, index=k)
+        with_cache(student, PEEP, args, label, test)

@@ -157,4 +157,36 @@ MISTAKES = [
      "        da[:, 3 * H:] = dh_next * tanh_c * o * (1 - o)"),
     ("LSTMCellFunction", "the input c modified in place",
      "c_next = f * c + i * g", "c_next = c.mul_(f).add_(i * g)"),
+    # ------------------------------------------------------------------ lstm_peephole_step_forward
+    ("lstm_peephole_step_forward", "the output gate peeks at c_prev",
+     "o = 0.5 * (1 + np.tanh(0.5 * (a[:, 3 * H:] + c_next * p[2])))",
+     "o = 0.5 * (1 + np.tanh(0.5 * (a[:, 3 * H:] + c_prev * p[2])))"),
+    ("lstm_peephole_step_forward", "no peephole on the output gate",
+     "o = 0.5 * (1 + np.tanh(0.5 * (a[:, 3 * H:] + c_next * p[2])))",
+     "o = 0.5 * (1 + np.tanh(0.5 * a[:, 3 * H:]))"),
+    ("lstm_peephole_step_forward", "p_i and p_f swapped",
+     "i = 0.5 * (1 + np.tanh(0.5 * (a[:, :H] + c_prev * p[0])))\n"
+     "    f = 0.5 * (1 + np.tanh(0.5 * (a[:, H:2 * H] + c_prev * p[1])))",
+     "i = 0.5 * (1 + np.tanh(0.5 * (a[:, :H] + c_prev * p[1])))\n"
+     "    f = 0.5 * (1 + np.tanh(0.5 * (a[:, H:2 * H] + c_prev * p[0])))"),
+    ("lstm_peephole_step_forward", "tanh(c_next) cached in place of c_next",
+     "cache = (x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c)",
+     "cache = (x, h_prev, c_prev, Wx, Wh, p, gates, tanh_c, tanh_c)",
+     ("lstm_peephole_step_backward",)),
+    # ------------------------------------------------------------------ lstm_peephole_step_backward
+    ("lstm_peephole_step_backward", "dc without the output gate's peephole term",
+     "dc = dc_next + dh_next * o * (1 - tanh_c ** 2) + da_o * p[2]",
+     "dc = dc_next + dh_next * o * (1 - tanh_c ** 2)"),
+    ("lstm_peephole_step_backward", "dc_prev without the i and f peephole terms",
+     "dc_prev = dc * f + da_i * p[0] + da_f * p[1]", "dc_prev = dc * f"),
+    ("lstm_peephole_step_backward", "dp not summed over the batch (mean)",
+     "dp = np.stack([(da_i * c_prev).sum(axis=0), (da_f * c_prev).sum(axis=0),\n"
+     "                   (da_o * c_next).sum(axis=0)])",
+     "dp = np.stack([(da_i * c_prev).mean(axis=0), (da_f * c_prev).mean(axis=0),\n"
+     "                   (da_o * c_next).mean(axis=0)])"),
+    ("lstm_peephole_step_backward", "dp_o from c_prev",
+     "(da_o * c_next).sum(axis=0)])", "(da_o * c_prev).sum(axis=0)])"),
+    ("lstm_peephole_step_backward", "the sigmoid derivative left out of dc_prev's peephole terms",
+     "dc_prev = dc * f + da_i * p[0] + da_f * p[1]",
+     "dc_prev = dc * f + dc * g * p[0] + dc * c_prev * p[1]"),
 ]
