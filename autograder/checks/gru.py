@@ -7,6 +7,10 @@ else the reference's (``core.with_cache``), whose layout the notebook suggests:
 step (x, h_prev, Wx, Wh, r, z, n, ah_n) with ah_n = h_prev Wh_n + bh_n (N, H);
 sequence (x, h0, Wx, Wh, r, z, n, ah_n, h), each of r, z, n, ah_n, h being (N, T, H).
 
+The reset-before step (Cho et al.: n = tanh(ax_n + (r * h_prev) Wh_n + bh_n)) is the
+derivation exercise: its backward is in neither the book nor the notebook; its suggested cache
+is (x, h_prev, Wx, Wh, r, z, n, rh) with rh = r * h_prev (N, H).
+
 A wrong forward is compared with the usual convention mistakes (reset before the product,
 z weighting the candidate, r and z swapped, b_h^n outside the reset product) so that the
 message names the one the student made.
@@ -199,3 +203,131 @@ def _(student):
                 "dbh": "dbh sums the contribution of every time step",
             })
         with_cache(student, SEQ, args, label, test)
+
+
+# ----------------------------------------------------------------------------- reset before
+# Cho et al.'s candidate, n = tanh(ax_n + (r * h_prev) Wh_n + bh_n); the rest as above.
+RB_CACHE = ("x", "h_prev", "Wx", "Wh", "r", "z", "n", "rh")
+RB_HINTS = {
+    "dbh": "dbh = dbx here: bh_n is added after the product, outside the reset gate",
+    "dbx": "dbx sums [dar | daz | du] over the batch, du the gradient of n's pre-activation",
+    "dWh": "the n block of dWh is (r * h_prev).T @ du: the product read r * h_prev",
+    "dWx": "dWx = x.T @ [dar | daz | du]",
+    "dh_prev": "h_prev is used four times: in r and z, in r * h_prev, and directly in h_next",
+    "dx": "dx = [dar | daz | du] @ Wx.T",
+}
+
+
+def _rb_variant(x, h, Wx, Wh, bx, bh, reset="before", z_weights="h", swap=False, bias=True):
+    """gru_reset_before_step_forward as a common mistake computes it: h_next."""
+    H = h.shape[1]
+    ax, ah = x @ Wx + bx, h @ Wh + bh
+    r, z = _sigmoid(ax[:, :H] + ah[:, :H]), _sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+    if swap:
+        r, z = z, r
+    bn = bh[2 * H:] if bias else 0.0
+    if reset == "before":
+        n = np.tanh(ax[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:] + bn)
+    else:
+        n = np.tanh(ax[:, 2 * H:] + r * (h @ Wh[:, 2 * H:] + bn))
+    return z * n + (1 - z) * h if z_weights == "n" else (1 - z) * n + z * h
+
+
+RB_FORWARD_MISTAKES = [
+    ({"reset": "after"}, "your output matches the reset gate applied after the product "
+                         "(PyTorch's convention); here r multiplies h_prev first: "
+                         "n = tanh(ax_n + (r * h_prev) @ Wh_n + bh_n)"),
+    ({"z_weights": "n"}, "z weights the old state: h_next = (1 - z) * n + z * h_prev"),
+    ({"swap": True}, "the blocks of the 3H axis are r (0:H), z (H:2H), n (2H:3H)"),
+    ({"bias": False}, "the candidate has the hidden bias bh_n too, added after the product"),
+]
+
+
+def _rb_backward_variant(dh, cache, after=False, dr=True, through_rh=True, dr_matrix=True,
+                         gated_bias=False):
+    """gru_reset_before_step_backward as a common mistake computes it."""
+    x, h_prev, Wx, Wh, r, z, n, rh = cache
+    H = h_prev.shape[1]
+    du = dh * (1 - z) * (1 - n**2)
+    drh = du @ Wh[:, 2 * H:].T if dr_matrix else du
+    dar = drh * h_prev * r * (1 - r) if dr else np.zeros_like(r)
+    dax = np.concatenate([dar, dh * (h_prev - n) * z * (1 - z), du], axis=1)
+    dh_prev = dh * z + (drh * r if through_rh else 0.0) + dax[:, :2 * H] @ Wh[:, :2 * H].T
+    dWh_n = h_prev.T @ (du * r) if after else rh.T @ du
+    dWh = np.concatenate([h_prev.T @ dax[:, :2 * H], dWh_n], axis=1)
+    dbh = np.concatenate([dax[:, :2 * H], du * r], axis=1).sum(axis=0) if gated_bias \
+        else dax.sum(axis=0)
+    return dax @ Wx.T, dh_prev, x.T @ dax, dWh, dax.sum(axis=0), dbh
+
+
+def _rb_backward_mistakes(dh, cache):
+    return [(_rb_backward_variant(dh, cache, after=True),
+             "the product read r * h_prev (the reset gate acted before it): the n block of dWh "
+             "is (r * h_prev).T @ du, not h_prev.T @ (du * r)"),
+            (_rb_backward_variant(dh, cache, dr=False),
+             "the reset gate gets a gradient too: through r * h_prev, dr = (du @ Wh_n.T) * h_prev"),
+            (_rb_backward_variant(dh, cache, through_rh=False),
+             "h_prev also reaches n through r * h_prev: add (du @ Wh_n.T) * r to dh_prev"),
+            (_rb_backward_variant(dh, cache, dr_matrix=False),
+             "r * h_prev went through the matrix Wh_n: its gradient is du @ Wh_n.T, "
+             "not du"),
+            (_rb_backward_variant(dh, cache, gated_bias=True),
+             "bh_n is added after the product, outside the reset gate: its gradient is du "
+             "summed over the batch, not du * r")]
+
+
+def _rb_outputs(outputs, args, label):
+    (h_next,) = outputs
+    want = ref.gru_reset_before_step_forward(*args)[0]
+    hint = "h_next = (1 - z) * n + z * h_prev with n = tanh(ax_n + (r * h_prev) @ Wh_n + bh_n)"
+    got = np.asarray(h_next, dtype=np.float64) if type(h_next) is np.ndarray else None
+    if got is not None and got.shape == want.shape and rel_error(got, want) > 1e-6:
+        for kw, why in RB_FORWARD_MISTAKES:
+            if rel_error(got, _rb_variant(*args, **kw)) < 1e-6:
+                hint = why
+                break
+    expect_close(f"gru_reset_before_step_forward: h_next ({label})", h_next, want, tol=1e-6,
+                 show=False, hint=hint)
+
+
+def _rb_cases(rng):
+    """(label, inputs): the shape cases of sizes(), then gates saturated at 0 or 1."""
+    out = [(case_label(**d), step_inputs(rng, d["N"], d["D"], d["H"])) for d in sizes(rng, "NDH")]
+    d = {k: int(rng.integers(2, 6)) for k in "NDH"}
+    x, h, Wx, Wh, bx, bh = step_inputs(rng, d["N"], d["D"], d["H"])
+    bx = np.concatenate([12.0 * np.sign(bx[:2 * d["H"]]), bx[2 * d["H"]:]])
+    out.append((f"{case_label(**d)}, saturated gates", (x, h, Wx, Wh, bx, bh)))
+    return out
+
+
+RB = Forward("gru_reset_before_step_forward", ("h_next", "cache"), RB_CACHE, _rb_outputs)
+
+
+@check(A, "gru_reset_before_step_forward", points=1)
+def _(student):
+    rng = rng_for("test_gru_reset_before_step_forward")
+    for label, args in _rb_cases(rng):
+        RB.judge(student, args, label)
+
+
+@check(A, "gru_reset_before_step_backward", points=3)
+def _(student):
+    rng = rng_for("test_gru_reset_before_step_backward")
+    for label, args in _rb_cases(rng):
+        dh_next = rng.standard_normal(args[1].shape)
+        cache = ref.gru_reset_before_step_forward(*args)[1]
+        want = ref.gru_reset_before_step_backward(dh_next, cache)
+        mistakes = _rb_backward_mistakes(dh_next, cache)
+
+        def test(call, cache):
+            got = call("gru_reset_before_step_backward", dh_next, cache, returns=STEP_GRADS)
+            for name in ("dbh", "dbx", "dWh", "dWx", "dh_prev", "dx"):
+                k = STEP_GRADS.index(name)
+                g, hint = got[k], RB_HINTS[name]
+                if type(g) is np.ndarray and g.dtype == np.float64 and g.shape == want[k].shape \
+                        and rel_error(g, want[k]) > 1e-6:
+                    hint = next((why for alt, why in mistakes
+                                 if rel_error(g, alt[k]) <= 1e-6), hint)
+                expect_close(f"gru_reset_before_step_backward: {name} ({label})", g, want[k],
+                             tol=1e-6, show=False, hint=hint)
+        with_cache(student, RB, args, label, test)

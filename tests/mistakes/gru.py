@@ -106,4 +106,36 @@ MISTAKES = [
      "        dh[:, t] += dh_carry\n"
      "        dx[:, t], dh_carry, dWx_t, dWh_t, dbx_t, dbh_t = gru_step_backward(\n"
      "            dh[:, t], step)"),
+
+    # ------------------------------------------------------------------ gru_reset_before_step_forward
+    ("gru_reset_before_step_forward", "reset gate applied after the product (PyTorch's form)",
+     "n = np.tanh(ax[:, 2 * H:] + rh @ Wh[:, 2 * H:] + bh[2 * H:])",
+     "n = np.tanh(ax[:, 2 * H:] + r * (h_prev @ Wh[:, 2 * H:] + bh[2 * H:]))"),
+    ("gru_reset_before_step_forward", "z weights the candidate n instead of the old state",
+     "h_next = (1 - z) * n + z * h_prev",
+     "h_next = z * n + (1 - z) * h_prev"),
+    ("gru_reset_before_step_forward", "r and z swapped in the fused axis",
+     "r = sigmoid(ax[:, :H] + ah_rz[:, :H])\n    z = sigmoid(ax[:, H:2 * H] + ah_rz[:, H:])",
+     "z = sigmoid(ax[:, :H] + ah_rz[:, :H])\n    r = sigmoid(ax[:, H:2 * H] + ah_rz[:, H:])"),
+    ("gru_reset_before_step_forward", "the candidate's hidden bias forgotten",
+     "rh @ Wh[:, 2 * H:] + bh[2 * H:])", "rh @ Wh[:, 2 * H:])"),
+    ("gru_reset_before_step_forward", "h_prev cached in place of r * h_prev",
+     "cache = (x, h_prev, Wx, Wh, r, z, n, rh)",
+     "cache = (x, h_prev, Wx, Wh, r, z, n, h_prev)",
+     ("gru_reset_before_step_backward",)),
+
+    # ------------------------------------------------------------------ gru_reset_before_step_backward
+    ("gru_reset_before_step_backward", "reset applied after the product in dWh (PyTorch's backward)",
+     "dWh = np.concatenate([h_prev.T @ dax[:, :2 * H], rh.T @ du], axis=1)",
+     "dWh = np.concatenate([h_prev.T @ dax[:, :2 * H], h_prev.T @ (du * r)], axis=1)"),
+    ("gru_reset_before_step_backward", "dr missing",
+     "dar = dr * r * (1 - r)", "dar = np.zeros_like(r)"),
+    ("gru_reset_before_step_backward", "dh_prev without the path through r * h_prev",
+     "dh_prev = dh_next * z + drh * r + dax[:, :2 * H] @ Wh[:, :2 * H].T",
+     "dh_prev = dh_next * z + dax[:, :2 * H] @ Wh[:, :2 * H].T"),
+    ("gru_reset_before_step_backward", "the gradient of r * h_prev taken as du (no product with Wh_n)",
+     "drh = du @ Wh[:, 2 * H:].T", "drh = du"),
+    ("gru_reset_before_step_backward", "dbh's n block multiplied by r (PyTorch's bias)",
+     "dbh = dax.sum(axis=0)",
+     "dbh = np.concatenate([dar, daz, du * r], axis=1).sum(axis=0)"),
 ]
