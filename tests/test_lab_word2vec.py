@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.lab.word2vec import (SkipGramConfig, epoch_pairs, evaluate_analogies,
-                                     evaluate_word_similarity, subsample_keep_prob, train_skipgram)
-from autograder.reference import analogy, skipgram_pairs
+from autograder.lab.word2vec import (SkipGramConfig, SkipGramLoss, _sgns_step, epoch_pairs,
+                                     evaluate_analogies, evaluate_word_similarity,
+                                     subsample_keep_prob, train_skipgram)
+from autograder.reference import (analogy, nce_loss_and_gradient, neg_sampling_loss_and_gradient,
+                                  skipgram_pairs)
 from conftest import DEVICES
 
 
@@ -172,10 +174,63 @@ def test_bad_arguments(kwargs, arg):
     (dict(shrink_window="no"), "shrink_window"),
     (dict(seed="0"), "seed"),
     (dict(seed=True), "seed"),
+    (dict(loss="softmax"), "loss"),
+    (dict(loss=None), "loss"),
 ])
 def test_bad_config(kwargs, arg):
     with pytest.raises(ValueError, match=names(arg)):
         SkipGramConfig(**kwargs)
+
+
+# ----------------------------------------------------------------------------- NCE
+def test_loss_field_takes_the_enum_or_its_value():
+    assert SkipGramConfig().loss is SkipGramLoss.NEGATIVE_SAMPLING
+    assert SkipGramConfig(loss="nce").loss is SkipGramLoss.NCE
+    assert SkipGramConfig(loss=SkipGramLoss.NCE) == SkipGramConfig(loss="nce")
+
+
+@pytest.mark.parametrize("loss", list(SkipGramLoss))
+def test_one_step_is_one_reference_sgd_step(loss):
+    """One pair, G = 1, a table that always draws word 3: the step equals an SGD step on the
+    NumPy reference's gradients, for both objectives (NCE: log(K P_n) subtracted)."""
+    rng = np.random.default_rng(0)
+    V, D, K, lr = 6, 4, 3, 0.1
+    E, U = rng.standard_normal((V, D)), rng.standard_normal((V, D))
+    P = rng.uniform(0.5, 2.0, V)
+    P /= P.sum()
+    c, o, neg = 2, 5, np.array([3, 3, 3])
+    if loss is SkipGramLoss.NCE:
+        want = nce_loss_and_gradient(E[c], o, U, neg, P)
+        log_kp = torch.as_tensor(np.log(K * P))
+    else:
+        want = neg_sampling_loss_and_gradient(E[c], o, U, neg)
+        log_kp = None
+    w_in, w_out = torch.as_tensor(E.copy()), torch.as_tensor(U.copy())
+    got = _sgns_step(w_in, w_out, torch.tensor([c]), torch.tensor([o]), torch.tensor([3]), K, 1,
+                     lr, torch.Generator().manual_seed(0), log_kp)
+    assert abs(float(got) - want[0]) < 1e-12
+    np.testing.assert_allclose(w_in.numpy()[c], E[c] - lr * want[1], atol=1e-12)
+    np.testing.assert_allclose(w_out.numpy(), U - lr * want[2], atol=1e-12)
+
+
+def log_normalizers(r, ids):
+    """log sum_w exp(u_w . v_c) for every center c of ids (V, the rows of the run)."""
+    S = r.embeddings[ids] @ r.output_vectors.T
+    return np.log(np.exp(S).sum(axis=1))
+
+
+def test_nce_scores_are_self_normalized_and_negative_sampling_scores_are_not():
+    ids, counts = two_topic_corpus()
+    hp = dict(dim=16, window=2, negatives=5, sample=0, epochs=5, lr=0.02, batch_size=64,
+              table_size=10_000, seed=0)
+    nce, ns = run(ids, counts, loss="nce", **hp), run(ids, counts, **hp)
+    z_nce, z_ns = log_normalizers(nce, ids[:500]), log_normalizers(ns, ids[:500])
+    # at the start (U = 0) both are log V = 2.3
+    assert np.all(np.isfinite(z_nce)) and abs(np.median(z_nce)) < 0.3, np.median(z_nce)
+    assert np.median(z_ns) > np.median(z_nce) + 0.5, (np.median(z_ns), np.median(z_nce))
+    for r in (nce, ns):  # both learn the two topics
+        S = unit(r.embeddings) @ unit(r.embeddings).T
+        assert S[:5, :5].mean() > S[:5, 5:].mean() + 0.3
 
 
 def test_bad_arguments_of_the_helpers():

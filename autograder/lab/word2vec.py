@@ -1,4 +1,4 @@
-"""Skip-gram with negative sampling in PyTorch, fast enough to train on all of Shakespeare.
+"""Skip-gram with negative sampling (or NCE) in PyTorch, fast enough to train on all of Shakespeare.
 
 The NumPy functions in ``autograder.reference.word2vec`` handle one (center, context) pair at a
 time; they are what the exercise asks for and what the book derives. This module trains the
@@ -25,10 +25,17 @@ matrix product. Every pair still meets K negatives from the noise distribution; 
 ``neg_group=1`` (independent draws, as in word2vec) gives the same scores within seed noise, 2-3
 times more slowly.
 
+``SkipGramConfig(loss=SkipGramLoss.NCE)`` trains with noise-contrastive estimation instead
+(Gutmann and Hyvarinen 2010; Mnih and Teh 2012): the same K + 1 logistic regressions with every
+logit corrected to u_w . v_c - log(K P_n(w)), the objective of
+``autograder.reference.nce_loss_and_gradient``, under which exp(u_w . v_c) estimates the
+normalized p(w | c). Everything else (sampling, the skipped negatives, the schedule) is shared.
+
 Device-agnostic: ``device=None`` picks CUDA when there is one.
 """
 from __future__ import annotations
 
+import enum
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -40,7 +47,7 @@ import torch.nn.functional as F
 from ..reference._validate import generator, positive_int, real
 
 __all__ = [
-    "subsample_keep_prob", "epoch_pairs", "SkipGramConfig", "SkipGramStats", "SkipGramRun", "train_skipgram",
+    "subsample_keep_prob", "epoch_pairs", "SkipGramLoss", "SkipGramConfig", "SkipGramStats", "SkipGramRun", "train_skipgram",
     "evaluate_word_similarity", "evaluate_analogies",
 ]
 
@@ -131,12 +138,14 @@ def epoch_pairs(token_ids, window, keep_prob=None, shrink_window=True, rng=None)
     return np.concatenate(centers), np.concatenate(contexts)
 
 
-def _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen):
+def _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen, log_kp=None):
     """One SGD step on a batch of pairs; returns the summed loss (a 0-d tensor).
 
     The b pairs are cut into groups of G consecutive (already shuffled) pairs; the pairs of a
     group share their K negatives, so that the negative scores of a group are one small
     matrix product and each negative's gradient is one row. G=1 is word2vec's sampling.
+    ``log_kp`` (V,), log(K P_n(w)), turns negative sampling into NCE: it is subtracted from
+    every score before the sigmoid (None: negative sampling).
     """
     b, D = ci.shape[0], w_in.shape[1]
     n_g = -(-b // G)
@@ -153,10 +162,13 @@ def _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen):
     v_g = v_g.view(n_g, G, D)
     s_o = (u_o * v).sum(1)  # (b,)
     s_n = torch.bmm(v_g, u_n.transpose(1, 2))  # (n_g, G, K)
+    if log_kp is not None:  # NCE's logits; the correction has no gradient
+        s_o = s_o - log_kp[oi]
+        s_n = s_n - log_kp[neg][:, None, :]
     skip = neg[:, None, :] == o_g.view(n_g, G, 1)  # a negative equal to the context is ignored
     if pad:
         skip[-1, G - pad :, :] = True
-    # loss = -log sigma(s_o) - sum_k log sigma(-s_k)
+    # loss = -log sigma(s_o) - sum_k log sigma(-s_k) (s the corrected logits under NCE)
     loss = -(F.logsigmoid(s_o).sum() + F.logsigmoid(-s_n).masked_fill(skip, 0.0).sum())
     # d loss / d s_o = sigma(s_o) - 1,  d loss / d s_k = sigma(s_k); times -step for the update
     g_o = torch.sigmoid(s_o).sub_(1.0).mul_(-step)  # (b,)
@@ -170,6 +182,13 @@ def _sgns_step(w_in, w_out, ci, oi, table, K, G, step, gen):
 
 
 # ----------------------------------------------------------------------------- training
+class SkipGramLoss(enum.Enum):
+    """The training objective: word2vec's negative sampling, or noise-contrastive estimation
+    (whose logits subtract log(K P_n(w)), so that exp(u_w . v_c) estimates p(w | c))."""
+    NEGATIVE_SAMPLING = "negative_sampling"
+    NCE = "nce"
+
+
 @dataclass(frozen=True)
 class SkipGramConfig:
     """The hyperparameters of ``train_skipgram`` (gensim's names in brackets).
@@ -188,6 +207,7 @@ class SkipGramConfig:
     - shrink_window: draw each center's window size from 1..window, as word2vec does
     - table_size: length of the table negatives are drawn from (word2vec's unigram table)
     - seed: seeds subsampling, windows, shuffling, negatives and initialization
+    - loss: a ``SkipGramLoss`` (or its value, "negative_sampling" or "nce", converted to it)
     A bad value is refused when the config is made, with the field's name.
     """
     dim: int = 100
@@ -202,6 +222,7 @@ class SkipGramConfig:
     shrink_window: bool = True
     table_size: int = 10_000_000
     seed: int = 0
+    loss: SkipGramLoss = SkipGramLoss.NEGATIVE_SAMPLING
 
     def __post_init__(self):
         for name in ("dim", "window", "negatives", "epochs", "batch_size", "neg_group", "table_size"):
@@ -214,6 +235,11 @@ class SkipGramConfig:
             raise ValueError(f"shrink_window: expected True or False, got {self.shrink_window!r}")
         if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, (bool, np.bool_)):
             raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+        try:
+            object.__setattr__(self, "loss", SkipGramLoss(self.loss))  # frozen: set once, here
+        except ValueError:
+            raise ValueError(f"loss: expected one of {[m.value for m in SkipGramLoss]}, "
+                             f"got {self.loss!r}") from None
 
 
 @dataclass
@@ -250,7 +276,8 @@ class SkipGramRun:
 
 def train_skipgram(token_ids, vocab_size, counts, config=SkipGramConfig(), *, device=None,
                    num_threads=None, callback=None):
-    """Train skip-gram with negative sampling (SGNS) on one long token sequence.
+    """Train skip-gram with negative sampling (SGNS), or NCE (``config.loss``), on one long
+    token sequence.
 
     Inputs:
     - token_ids: (L,) integer numpy array, ids in [0, vocab_size)
@@ -300,6 +327,10 @@ def _train(ids, c, cfg, device, callback):
     # word2vec's unigram table: word w fills about noise[w] * table_size slots
     bounds = np.round(np.cumsum(noise) * cfg.table_size).astype(np.int64)
     table = torch.as_tensor(np.repeat(np.arange(V), np.diff(np.concatenate([[0], bounds]))), device=device)
+    log_kp = None
+    if cfg.loss is SkipGramLoss.NCE:
+        with np.errstate(divide="ignore"):  # a word of count 0 is never drawn: its -inf is unused
+            log_kp = torch.as_tensor(np.log(K * noise), dtype=torch.float32, device=device)
 
     w_in = torch.as_tensor((rng.random((V, dim)) - 0.5) / dim, dtype=torch.float32, device=device)
     w_out = torch.zeros((V, dim), dtype=torch.float32, device=device)
@@ -326,7 +357,7 @@ def _train(ids, c, cfg, device, callback):
         for s in range(0, P, B):
             step = max(min_lr, lr - (lr - min_lr) * done / total_est)
             ci, oi = cen[s : s + B], ctx[s : s + B]
-            loss = _sgns_step(w_in, w_out, ci, oi, table, K, cfg.neg_group, step, gen)
+            loss = _sgns_step(w_in, w_out, ci, oi, table, K, cfg.neg_group, step, gen, log_kp)
             run_sum += loss
             run_n += ci.shape[0]
             done += ci.shape[0]
