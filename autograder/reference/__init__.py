@@ -6,10 +6,11 @@ on first use so that ``import autograder.reference`` does not pay for importing 
 """
 from .charlm import perplexity, sample_next, temporal_softmax_loss
 from .clipping import clip_grad_norm, clip_grad_value
-from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from .gru import (gru_backward, gru_forward, gru_reset_before_step_backward,
+                  gru_reset_before_step_forward, gru_step_backward, gru_step_forward)
 from .init import orthogonal
-from .lstm import (lstm_backward, lstm_forward, lstm_param_count, lstm_step_backward,
-                   lstm_step_forward, sigmoid)
+from .lstm import (lstm_backward, lstm_forward, lstm_param_count, lstm_peephole_step_backward,
+                   lstm_peephole_step_forward, lstm_step_backward, lstm_step_forward, sigmoid)
 from .rnn import bptt_grad_norms, rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 from .tbptt import tbptt_batches, truncated_rnn_backward
 from .word2vec import (analogy, cbow_loss_and_gradient, cbow_windows, cosine_similarity,
@@ -26,8 +27,9 @@ __all__ = [
     "orthogonal", "clip_grad_norm", "clip_grad_value",
     "tbptt_batches", "truncated_rnn_backward",
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
-    "lstm_param_count", "sigmoid",
+    "lstm_param_count", "sigmoid", "lstm_peephole_step_forward", "lstm_peephole_step_backward",
     "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
+    "gru_reset_before_step_forward", "gru_reset_before_step_backward",
     "skipgram_pairs", "cbow_windows", "naive_softmax_loss_and_gradient",
     "neg_sampling_loss_and_gradient", "nce_loss_and_gradient", "cbow_loss_and_gradient",
     "noise_distribution", "cosine_similarity",
