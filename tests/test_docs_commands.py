@@ -148,7 +148,7 @@ def _block(path, needle):
 def _check_the_class(root):
     grades = json.loads((root / "grades.json").read_text())
     assert {s: (r["score"], r["max_score"], r["status"]) for s, r in grades.items()} == \
-        {"honest": (14.0, 14.0, "graded"), "blank": (0.0, 14.0, "graded")}
+        {"honest": (18.0, 18.0, "graded"), "blank": (0.0, 18.0, "graded")}
     assert all(r["walls"].get("landlock") is not None for r in grades.values())
     for student in ("honest", "blank"):
         assert (root / "feedback" / student / "lstm" / "lstm.html").is_file()
@@ -167,11 +167,11 @@ def test_the_readmes_instructor_commands_from_the_root_of_a_fresh_clone(fresh):
     block = _block(ROOT / "README.md", "autograder grade lstm submissions/ --json")
     out = _bash(fresh, block)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "honest" in out.stdout and "14 / 14" in out.stdout
+    assert "honest" in out.stdout and "18 / 18" in out.stdout
     _check_the_class(fresh)
     # nbgrader's route ran last: the page is the one feedback (total, tests, written answers)
     page = (fresh / "feedback" / "honest" / "lstm" / "lstm.html").read_text()
-    assert "<b id='total'>14 / 16 so far</b>" in page and "not graded yet" in page
+    assert "<b id='total'>18 / 22 so far</b>" in page and "not graded yet" in page
     # the release regenerated exercises/ with no change: it is in sync with solutions/
     assert (fresh / "exercises/lstm/lstm.ipynb").read_bytes() == \
         (ROOT / "exercises/lstm/lstm.ipynb").read_bytes()
@@ -257,7 +257,7 @@ def test_the_roster_and_the_lms_exports_from_the_root_of_a_fresh_clone(fresh):
     out = _bash(fresh, _block(ROOT / "book" / "instructors.md", "nbgrader db student import"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     canvas = list(csv.reader((fresh / "canvas.csv").open()))
-    assert canvas[0][-1] == "lstm" and canvas[1][-1] == "16"
+    assert canvas[0][-1] == "lstm" and canvas[1][-1] == "22"
     assert sorted(r[:4] for r in canvas[2:]) == [["Babbage, Charles", "8", "", "blank"],
                                                   ["Lovelace, Ada", "7", "", "honest"]]
     assert all(r[-1] == "" for r in canvas[2:])  # the written answers are not graded yet
@@ -311,7 +311,7 @@ def test_the_cluster_commands_as_written(fresh):
                 out += chunk
             elif proc.poll() is not None:
                 break
-        assert re.search(r"honest\s+14 / 14", out) and re.search(r"blank\s+0 / 14", out), out[-3000:]
+        assert re.search(r"honest\s+18 / 18", out) and re.search(r"blank\s+0 / 18", out), out[-3000:]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -243,7 +243,7 @@ def test_nothing_outlives_the_run(run):
     assert not (run["after"]["ipc"] - run["before"]["ipc"]) & set(KEYS)
     assert not {f for f in run["after"]["shm"] - run["before"]["shm"] if f.startswith("ag-")}
     assert run["after"]["tmp"] == []  # every grading folder, with its sockets, removed
-    assert run["results"]["zz_victim_after"]["score"] == 14  # graded after the lingerers
+    assert run["results"]["zz_victim_after"]["score"] == 18  # graded after the lingerers
 
 
 def test_the_disk_was_not_filled(run):
