@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from autograder.lab.word2vec import (SkipGramConfig, SkipGramLoss, _sgns_step, epoch_pairs,
-                                     evaluate_analogies, evaluate_word_similarity,
+                                     evaluate_analogies, evaluate_word_similarity, log_normalizers,
                                      subsample_keep_prob, train_skipgram)
 from autograder.reference import (analogy, nce_loss_and_gradient, neg_sampling_loss_and_gradient,
                                   skipgram_pairs)
@@ -213,10 +213,18 @@ def test_one_step_is_one_reference_sgd_step(loss):
     np.testing.assert_allclose(w_out.numpy(), U - lr * want[2], atol=1e-12)
 
 
-def log_normalizers(r, ids):
-    """log sum_w exp(u_w . v_c) for every center c of ids (V, the rows of the run)."""
-    S = r.embeddings[ids] @ r.output_vectors.T
-    return np.log(np.exp(S).sum(axis=1))
+def test_log_normalizers():
+    rng = np.random.default_rng(0)
+    E, U = rng.standard_normal((7, 3)), 300.0 * rng.standard_normal((7, 3))
+    c = np.array([0, 6, 6])
+    want = [np.log(np.sum(np.exp(np.longdouble(U @ E[i])))) for i in c]
+    np.testing.assert_allclose(log_normalizers(E, U, c), np.array(want, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(log_normalizers(E, np.zeros((7, 3)), c), np.log(7.0))
+    for kwargs, arg in [(dict(centers=np.array([7])), "centers"), (dict(centers=[0]), "centers"),
+                        (dict(output_vectors=U[:6]), "output_vectors"),
+                        (dict(embeddings=E[0]), "embeddings")]:
+        with pytest.raises(ValueError, match=names(arg)):
+            log_normalizers(**{**dict(embeddings=E, output_vectors=U, centers=c), **kwargs})
 
 
 def test_nce_scores_are_self_normalized_and_negative_sampling_scores_are_not():
@@ -224,7 +232,7 @@ def test_nce_scores_are_self_normalized_and_negative_sampling_scores_are_not():
     hp = dict(dim=16, window=2, negatives=5, sample=0, epochs=5, lr=0.02, batch_size=64,
               table_size=10_000, seed=0)
     nce, ns = run(ids, counts, loss="nce", **hp), run(ids, counts, **hp)
-    z_nce, z_ns = log_normalizers(nce, ids[:500]), log_normalizers(ns, ids[:500])
+    z_nce, z_ns = (log_normalizers(r.embeddings, r.output_vectors, ids[:500]) for r in (nce, ns))
     # at the start (U = 0) both are log V = 2.3
     assert np.all(np.isfinite(z_nce)) and abs(np.median(z_nce)) < 0.3, np.median(z_nce)
     assert np.median(z_ns) > np.median(z_nce) + 0.5, (np.median(z_ns), np.median(z_nce))

@@ -48,7 +48,7 @@ from ..reference._validate import generator, positive_int, real
 
 __all__ = [
     "subsample_keep_prob", "epoch_pairs", "SkipGramLoss", "SkipGramConfig", "SkipGramStats", "SkipGramRun", "train_skipgram",
-    "evaluate_word_similarity", "evaluate_analogies",
+    "evaluate_word_similarity", "evaluate_analogies", "log_normalizers",
 ]
 
 
@@ -397,6 +397,29 @@ def _word_to_id(word_to_id, V):
     if word_to_id and max(word_to_id.values()) >= V:
         raise ValueError(f"word_to_id: has an index >= {V}, the number of embedding rows")
     return word_to_id
+
+
+def log_normalizers(embeddings, output_vectors, centers):
+    """log sum_w exp(u_w . v_c) over the whole vocabulary, for each center c: 0 where the scores
+    are a normalized model, exp(u_w . v_c) = p(w | c).
+
+    Inputs: embeddings (V, D) the input vectors v; output_vectors (V, D) the vectors u;
+    centers: (M,) integer array of rows of embeddings.
+    Returns a float64 array (M,).
+    """
+    if not isinstance(embeddings, np.ndarray) or embeddings.ndim != 2:
+        raise ValueError(f"embeddings: expected a 2-D numpy array (V, D), got {embeddings!r:.80}")
+    if not isinstance(output_vectors, np.ndarray) or output_vectors.shape != embeddings.shape:
+        raise ValueError(f"output_vectors: expected a numpy array of shape {embeddings.shape} "
+                         f"(as embeddings), got {output_vectors!r:.80}")
+    if not isinstance(centers, np.ndarray) or centers.ndim != 1 or not np.issubdtype(
+            centers.dtype, np.integer) or (centers.size and (
+            centers.min() < 0 or centers.max() >= embeddings.shape[0])):
+        raise ValueError(f"centers: expected a 1-D integer array of rows in [0, "
+                         f"{embeddings.shape[0]}), got {centers!r:.80}")
+    S = embeddings[centers].astype(np.float64) @ output_vectors.T.astype(np.float64)  # (M, V)
+    m = S.max(axis=1, keepdims=True)  # log-sum-exp, shifted: scores can be large
+    return m[:, 0] + np.log(np.exp(S - m).sum(axis=1))
 
 
 def evaluate_word_similarity(embeddings, word_to_id, pairs):
