@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.reference import (analogy, cbow_windows, cosine_similarity, most_similar,
-                                  naive_softmax_loss_and_gradient,
+from autograder.reference import (analogy, cbow_loss_and_gradient, cbow_windows,
+                                  cosine_similarity, most_similar,
+                                  naive_softmax_loss_and_gradient, nce_loss_and_gradient,
                                   neg_sampling_loss_and_gradient, noise_distribution,
                                   skipgram_pairs)
 from coursekit.gradcheck import rel_error
@@ -645,3 +646,162 @@ def test_word2vec_inputs_not_modified(rng):
     assert not np.shares_memory(gv, v) and not np.shares_memory(gU, U)
     _, gv, gU = neg_sampling_loss_and_gradient(v, 2, U, neg)
     assert not np.shares_memory(gv, v) and not np.shares_memory(gU, U)
+
+
+# --------------------------------------------------------------------------- NCE and CBOW
+def torch_nce(v, o, U, neg, P):
+    """NCE by autograd: logits u.v - log(K P_n), the logistic loss of data against noise."""
+    vt = torch.tensor(v, requires_grad=True)
+    Ut = torch.tensor(U, requires_grad=True)
+    idx = torch.tensor(np.concatenate([[o], neg]))
+    x = Ut[idx] @ vt - torch.log(len(neg) * torch.tensor(P)[idx])
+    loss = -F.logsigmoid(x[0]) - F.logsigmoid(-x[1:]).sum()
+    loss.backward()
+    return loss.item(), vt.grad.numpy(), Ut.grad.numpy()
+
+
+def random_probs(rng, V):
+    p = rng.uniform(0.1, 3.0, V)
+    return p / p.sum()
+
+
+@pytest.mark.parametrize("V,D,K", NEG_SHAPES)
+def test_nce_gradients_numerical_and_torch(V, D, K, rng):
+    for trial in range(3):
+        v, U = rng.normal(0, 0.7, D), rng.normal(0, 0.7, (V, D))
+        o, neg, P = int(rng.integers(V)), rng.integers(0, V, size=K), random_probs(rng, V)
+        loss, gv, gU = nce_loss_and_gradient(v, o, U, neg, P)
+        assert isinstance(loss, float) and gv.shape == (D,) and gU.shape == (V, D)
+        f = lambda: nce_loss_and_gradient(v, o, U, neg, P)[0]  # noqa: E731
+        assert_numeric_match(gv, scalar_num_grad(f, v), GRAD_TOL)
+        assert_numeric_match(gU, scalar_num_grad(f, U), GRAD_TOL)
+        t_loss, t_gv, t_gU = torch_nce(v, o, U, neg, P)
+        assert loss == pytest.approx(t_loss, rel=1e-12)
+        assert rel_error(gv, t_gv) < TORCH_TOL and rel_error(gU, t_gU) < TORCH_TOL
+
+
+def test_nce_is_negative_sampling_when_k_times_the_noise_is_one(rng):
+    """log(K P_n(w)) = 0 for every w when P_n is uniform over V = K words."""
+    V = K = 4
+    v, U = rng.normal(size=3), rng.normal(size=(V, 3))
+    neg = rng.integers(0, V, size=K)
+    for a, b in zip(nce_loss_and_gradient(v, 2, U, neg, np.full(V, 1 / V)),
+                    neg_sampling_loss_and_gradient(v, 2, U, neg)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_nce_correction_shifts_the_logits():
+    """One negative, D = 1, u.v = 0: loss = softplus(log(K P(o))) + softplus(-log(K P(w)))."""
+    P = np.array([0.2, 0.8])
+    loss, _, _ = nce_loss_and_gradient(np.array([1.0]), 0, np.zeros((2, 1)), np.array([1]), P)
+    assert loss == pytest.approx(np.logaddexp(0, np.log(0.2)) + np.logaddexp(0, -np.log(0.8)))
+
+
+def test_nce_stable_for_huge_scores():
+    U = np.array([[-800.0, 0.0], [800.0, 0.0]])
+    loss, gv, gU = nce_loss_and_gradient(np.array([1.0, 0.0]), 0, U, np.array([1, 1]),
+                                         np.array([0.5, 0.5]))
+    assert loss == pytest.approx(2400.0) and np.all(np.isfinite(gv)) and np.all(np.isfinite(gU))
+
+
+def test_nce_unused_words_may_have_zero_noise_probability(rng):
+    v, U = rng.normal(size=3), rng.normal(size=(5, 3))
+    P = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
+    loss, gv, gU = nce_loss_and_gradient(v, 1, U, np.array([3, 3]), P)
+    assert np.isfinite(loss) and not np.any(gU[[0, 2, 4]])
+
+
+def torch_cbow(ctx, c, E, U):
+    Et = torch.tensor(E, requires_grad=True)
+    Ut = torch.tensor(U, requires_grad=True)
+    loss = -torch.log_softmax(Ut @ Et[torch.tensor(ctx)].mean(0), 0)[c]
+    loss.backward()
+    return loss.item(), Et.grad.numpy(), Ut.grad.numpy()
+
+
+@pytest.mark.parametrize("V,D,C", [(1, 2, 2), (2, 1, 4), (5, 3, 2), (7, 4, 6), (20, 6, 10)])
+def test_cbow_gradients_numerical_and_torch(V, D, C, rng):
+    for trial in range(3):
+        E, U = rng.normal(0, 0.7, (V, D)), rng.normal(0, 0.7, (V, D))
+        ctx, c = rng.integers(0, V, size=C), int(rng.integers(V))
+        loss, gE, gU = cbow_loss_and_gradient(ctx, c, E, U)
+        assert isinstance(loss, float) and gE.shape == gU.shape == (V, D)
+        f = lambda: cbow_loss_and_gradient(ctx, c, E, U)[0]  # noqa: E731
+        assert_numeric_match(gE, scalar_num_grad(f, E), GRAD_TOL)
+        assert_numeric_match(gU, scalar_num_grad(f, U), GRAD_TOL)
+        t_loss, t_gE, t_gU = torch_cbow(ctx, c, E, U)
+        assert loss == pytest.approx(t_loss, rel=1e-12)
+        assert rel_error(gE, t_gE) < TORCH_TOL and rel_error(gU, t_gU) < TORCH_TOL
+
+
+def test_cbow_is_skipgram_softmax_on_the_mean(rng):
+    """CBOW's loss and dJ/dU are the full softmax's with h in place of v_c; a context id seen
+    n times gets n/2m of dJ/dh; the center's own input row gets nothing."""
+    E, U = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    ctx = np.array([4, 1, 4, 4])
+    loss, gE, gU = cbow_loss_and_gradient(ctx, 2, E, U)
+    n_loss, n_gh, n_gU = naive_softmax_loss_and_gradient(E[ctx].mean(0), 2, U)
+    assert loss == pytest.approx(n_loss, rel=1e-12)
+    np.testing.assert_allclose(gU, n_gU, rtol=1e-12)
+    np.testing.assert_allclose(gE[4], 0.75 * n_gh, rtol=1e-12)
+    np.testing.assert_allclose(gE[1], 0.25 * n_gh, rtol=1e-12)
+    assert not np.any(gE[[0, 2, 3, 5]])
+
+
+def test_cbow_stable_for_huge_scores():
+    E = np.array([[1.5, 0.0], [0.5, 0.0], [0.0, 0.0]])  # h = (1, 0)
+    loss, gE, gU = cbow_loss_and_gradient(np.array([0, 1]), 1, E,
+                                          np.array([[800.0, 0.0], [-800.0, 0.0], [0.0, 1.0]]))
+    assert loss == pytest.approx(1600.0) and np.all(np.isfinite(gE)) and np.all(np.isfinite(gU))
+
+
+def _nce_args():
+    return dict(center_vec=np.ones(3), outside_idx=1, outside_vectors=np.ones((4, 3)),
+                neg_indices=np.array([0, 2]), noise_probs=np.full(4, 0.25))
+
+
+def _cbow_args():
+    return dict(context_idx=np.array([0, 2]), center_idx=1, input_vectors=np.ones((4, 3)),
+                outside_vectors=np.ones((4, 3)))
+
+
+BAD_NCE_CBOW = [
+    (nce_loss_and_gradient, _replace(_nce_args, center_vec=np.ones(2)), "outside_vectors"),
+    (nce_loss_and_gradient, _replace(_nce_args, outside_idx=4), "outside_idx"),
+    (nce_loss_and_gradient, _replace(_nce_args, neg_indices=np.array([0, 4])), "neg_indices"),
+    (nce_loss_and_gradient, _replace(_nce_args, neg_indices=np.array([], dtype=np.int64)), "neg_indices"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=[0.25] * 4), "noise_probs"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=np.full(3, 1 / 3)), "noise_probs"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=np.full(4, 0.5)), "noise_probs"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=np.array([0.5, 0.5, -0.25, 0.25])), "noise_probs"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=np.array([0.5, 0.0, 0.25, 0.25])), "noise_probs"),
+    (nce_loss_and_gradient, _replace(_nce_args, noise_probs=np.full(4, 0.25, np.float32)), "noise_probs"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, context_idx=[0, 2]), "context_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, context_idx=np.array([0.0, 2.0])), "context_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, context_idx=np.array([0, 4])), "context_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, context_idx=np.array([], dtype=np.int64)), "context_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, center_idx=4), "center_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, center_idx=1.0), "center_idx"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, input_vectors=np.ones((4, 2))), "outside_vectors"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, outside_vectors=np.ones((5, 3))), "outside_vectors"),
+    (cbow_loss_and_gradient, _replace(_cbow_args, input_vectors=np.ones((4, 3), np.float32)), "input_vectors"),
+]
+
+
+@pytest.mark.parametrize("fn,kwargs,name", BAD_NCE_CBOW,
+                         ids=[f"{f.__name__}-{n}-{i}" for i, (f, _, n) in enumerate(BAD_NCE_CBOW)])
+def test_nce_and_cbow_bad_input_names_argument(fn, kwargs, name):
+    with pytest.raises(ValueError, match=names_arg(name)):
+        fn(**kwargs)
+
+
+def test_nce_and_cbow_inputs_not_modified(rng):
+    v, U, E = rng.normal(size=4), rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    neg, ctx, P = np.array([1, 1, 3]), np.array([0, 5, 0, 2]), random_probs(rng, 6)
+    originals = [x.copy() for x in (v, U, E, neg, ctx, P)]
+    readonly(v, U, E, neg, ctx, P)
+    _, gv, gU = nce_loss_and_gradient(v, 2, U, neg, P)
+    assert not np.shares_memory(gv, v) and not np.shares_memory(gU, U)
+    _, gE, gU = cbow_loss_and_gradient(ctx, 3, E, U)
+    assert not np.shares_memory(gE, E) and not np.shares_memory(gU, U)
+    assert_unchanged(originals, (v, U, E, neg, ctx, P))
