@@ -19,6 +19,8 @@ gru_reset_before_step_forward gru_reset_before_step_backward
 skipgram_pairs cbow_windows naive_softmax_loss_and_gradient neg_sampling_loss_and_gradient
 noise_distribution cosine_similarity most_similar analogy
 temporal_softmax_loss perplexity sample_next
+embedding_forward embedding_backward temporal_affine_forward temporal_affine_backward
+tied_embedding_backward
 LSTMCellFunction rnn_forward_torch lstm_forward_torch gru_forward_torch
 rnn_module_from_weights lstm_module_from_weights gru_module_from_weights
 """.split()
@@ -58,6 +60,11 @@ SIGNATURES = {
     "temporal_softmax_loss": "(logits, targets, mask=None)",
     "perplexity": "(mean_nll)",
     "sample_next": "(logits, temperature, rng)",
+    "embedding_forward": "(x, W)",
+    "embedding_backward": "(dout, cache)",
+    "temporal_affine_forward": "(x, w, b)",
+    "temporal_affine_backward": "(dout, cache)",
+    "tied_embedding_backward": "(dembed, dscores, x, h, W)",
 }
 
 

@@ -1,4 +1,4 @@
-"""The seven assignments as students and instructors meet them, through the real commands.
+"""The eight assignments as students and instructors meet them, through the real commands.
 
 - exercises/ is what `autograder release` makes of solutions/ (a stale release fails);
 - the student bundle holds the released notebooks and coursekit, and no solution, hidden
@@ -32,7 +32,7 @@ ASSIGNMENTS = notebooks.assignments()
 MISTAKES = Path(__file__).parent / "mistakes"
 
 
-def test_all_seven_assignments_exist():
+def test_all_eight_assignments_exist():
     assert ASSIGNMENTS == sorted(checks.MODULES)
 
 

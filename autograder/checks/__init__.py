@@ -15,7 +15,7 @@ from coursekit.expect import CheckFailed
 
 from .core import ASSIGNMENTS, Check, Student
 
-MODULES = ("rnn_bptt", "init_clip", "tbptt", "lstm", "gru", "word2vec", "char_rnn")
+MODULES = ("rnn_bptt", "init_clip", "tbptt", "lstm", "gru", "word2vec", "char_rnn", "word_lm")
 
 
 def load(assignment=None):

@@ -16,6 +16,8 @@ from .tbptt import tbptt_batches, truncated_rnn_backward
 from .word2vec import (analogy, cbow_loss_and_gradient, cbow_windows, cosine_similarity,
                        most_similar, naive_softmax_loss_and_gradient, nce_loss_and_gradient,
                        neg_sampling_loss_and_gradient, noise_distribution, skipgram_pairs)
+from .word_lm import (embedding_backward, embedding_forward, temporal_affine_backward,
+                      temporal_affine_forward, tied_embedding_backward)
 
 _TORCH_NAMES = (
     "LSTMCellFunction", "rnn_forward_torch", "lstm_forward_torch", "gru_forward_torch",
@@ -35,6 +37,8 @@ __all__ = [
     "noise_distribution", "cosine_similarity",
     "most_similar", "analogy",
     "temporal_softmax_loss", "perplexity", "sample_next",
+    "embedding_forward", "embedding_backward", "temporal_affine_forward",
+    "temporal_affine_backward", "tied_embedding_backward",
     *_TORCH_NAMES,
 ]
 
