@@ -3,7 +3,9 @@
 Covers: numerical and torch.autograd gradient checks of both backwards, forward equality with
 nn.GRU (weight mapping included) on every device, gru_forward_torch, step == one step of the
 sequence, sequence backward == chained step backwards, the r, z, n gate order and which of n
-and h the update gate weights, argument validation and the absence of side effects.
+and h the update gate weights, argument validation and the absence of side effects; the
+reset-before step (Cho et al.) against finite differences and autograd, and equal to the
+reset-after step where a scalar r moves through the product.
 """
 from functools import partial
 

@@ -3,7 +3,8 @@
 Covers: numerical and torch.autograd gradient checks of every backward, forward equality with
 nn.LSTM (weight mapping included) on every device, step == one step of the sequence, sequence
 backward == chained step backwards, the i, f, g, o gate order, lstm_param_count, argument
-validation and the absence of side effects on the inputs.
+validation and the absence of side effects on the inputs; the peephole step (Graves's form)
+against finite differences, autograd and, with zero peepholes, the plain step.
 """
 from functools import partial
 
