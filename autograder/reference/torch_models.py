@@ -113,7 +113,10 @@ def gru_forward_torch(x, h0, Wx, Wh, bx, bh):
 
 
 def _as_param(a, like):
-    return nn.Parameter(torch.as_tensor(a, dtype=like.dtype, device=like.device).clone())
+    # contiguous: a transposed view cloned keeps its strides, and cuDNN's flatten_parameters
+    # refuses a weight that is not laid out row-major
+    return nn.Parameter(torch.as_tensor(a, dtype=like.dtype, device=like.device)
+                        .clone(memory_format=torch.contiguous_format))
 
 
 def _load(module, Wx, Wh, b_ih, b_hh):
