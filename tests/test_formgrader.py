@@ -52,7 +52,8 @@ def cli(course, *args):
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def course(request, tmp_path_factory):
     """A course folder (the repository's solutions of lstm and its nbgrader_config.py) and a
-    graded class of four: kim (everything right, a written answer with math), lee (one
+    graded class of four: kim (everything right, a written answer of her own with math and
+    the peephole derivation as the model answer gives it), lee (one
     mistake: lstm_param_count forgets the bias), choi (lstm_forward ignores c0) and park
     (the release as it was handed out)."""
     root = tmp_path_factory.mktemp("course")
@@ -139,7 +140,7 @@ def test_the_formgrader_counts_and_lists_the_submissions(course, server):
     assert subs["lee"]["display_timestamp"].startswith("2023-11-14 22:13:20")  # the file's time
     assert (subs["kim"]["last_name"], subs["kim"]["first_name"]) == ("kim", "")  # not "None, None"
     assert (subs["kim"]["score"], subs["lee"]["score"], subs["choi"]["score"], subs["park"]["score"]) == \
-        (14, 13, 12, 0)
+        (18, 17, 16, 0)  # the tests' 18 points; the two written questions (4) not graded yet
     assert (course / "submitted" / "lee" / "lstm" / "timestamp.txt").read_text().startswith(
         "2023-11-14 22:13:20")
 
@@ -231,8 +232,8 @@ def typed(page, selector, value):
 
 def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     """Through the formgrader's pages only: the class with its scores, a submission with the
-    student's plot and rendered math, a failed test's message, a written answer graded with
-    a comment, a test's score overridden, feedback generated with the button; then export,
+    student's plot and rendered math, a failed test's message, both written answers graded
+    with a comment, a test's score overridden, feedback generated with the button; then export,
     feedback, --json and the formgrader agree on every figure."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     steps = Steps(page, tmp_path / "screenshots")
@@ -261,6 +262,13 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     typed(page, "#written_highway-comment", "Right, and with $b_f = 3$, $\\sigma(3) \\approx 0.95$: "
                                              "say why that *keeps* the path open.")
     steps.shot("written-answer-graded", near="#written_highway-comment")
+    # the second written question: kim's derivation, its display math typeset too
+    derivation = page.locator(".nbgrader_cell", has_text="The last term is the peephole's")
+    shown = derivation.locator(".MathJax_Display")
+    assert shown.count() == 2 and "Error" not in derivation.inner_text(), derivation.inner_text()
+    typed(page, "#written_peephole_derivation", "2")
+    typed(page, "#written_peephole_derivation-comment",
+          "Complete: the term $\\delta a^o \\odot p^o$ in $\\delta c_t$ is the one most answers leave out.")
 
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'lee')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
@@ -278,10 +286,11 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     assert not offline, offline  # nothing fetched from outside this server
 
     pages = {s: (course / "feedback" / s / "lstm" / "lstm.html").read_text() for s in ("kim", "lee")}
-    assert "<b id='total'>15.5 / 16</b>" in pages["kim"] and "<math" in pages["kim"]
+    assert "<b id='total'>21.5 / 22</b>" in pages["kim"] and "<math" in pages["kim"]
+    assert "<td>written_peephole_derivation</td><td>2 / 2</td>" in pages["kim"]
     assert "points set by the instructor" in pages["lee"]
     page.goto((course / "feedback" / "kim" / "lstm" / "lstm.html").as_uri())  # as the student opens it
-    assert page.locator("math").count() == 2 and "15.5 / 16" in page.inner_text("#total")
+    assert page.locator("math").count() == 4 and "21.5 / 22" in page.inner_text("#total")  # 2 + 2 comments'
     steps.shot("feedback-page")
     assert cli(course, "export", "--to", str(course / "grades.csv")) == 0
     import csv
@@ -290,7 +299,7 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     subs = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submissions/lstm"))}
     for s in ("kim", "lee", "choi", "park"):
         assert float(rows[s]["score"]) == subs[s]["score"], s
-    assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("1.5", "test_lstm_param_count")
+    assert (rows["kim"]["written_score"], rows["lee"]["overridden"]) == ("3.5", "test_lstm_param_count")
     out = course / "after.json"
     assert cli(course, "grade", "lstm", str(course / "submissions"), "--quiet",
                "--cell-timeout", "30", "--json", str(out)) == 0
@@ -317,11 +326,11 @@ def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(cours
     assert cli(course, "export", "--canvas", "--to", str(course / "canvas.csv")) == 0
     canvas = list(csv.reader((course / "canvas.csv").open()))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "lstm"]
-    assert canvas[1] == ["Points Possible", "", "", "", "", "16"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "22"]
     by_login = {r[3]: r for r in canvas[2:]}
     assert by_login["kim"][:2] == ["Kim, Minji", "1001"]
     assert by_login["park"][0] == "park"  # not on the roster: the id
-    assert (by_login["kim"][5], by_login["lee"][5]) == ("15.5", "")  # graded by hand / pending
+    assert (by_login["kim"][5], by_login["lee"][5]) == ("21.5", "")  # graded by hand / pending
     final = {s: not (r["needs_manual_grade"] == "True") for s, r in rows.items()}
     for s, r in by_login.items():  # a final grade is the export's score; a pending one blank
         assert r[5] == (f"{float(rows[s]['score']):g}" if final[s] else ""), s
