@@ -16,7 +16,7 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(BOOK.glob("[0-9][0-9]_*.md"))
 PROSE = re.compile(r"<!--\s*claim:\s*([\w-]+)\s*-->")
 # the claims asserted so far: raise it with each claim added; it never falls
-FLOOR = 103  # may only rise
+FLOOR = 108  # may only rise
 CELL = re.compile(r"```\{code-cell\}[^\n]*\n((?:(?!```).*\n)*?)```", re.M)
 
 
