@@ -214,3 +214,41 @@ def expect_unchanged(name, before, after):
     if not np.array_equal(before, after):
         fail(Failure.IN_PLACE, f"{name} was modified in place",
               hint="work on a copy (a += b writes into a; use a = a + b)")
+
+
+def suggest_layout(name, cache, names, checks=None) -> bool:
+    """Whether a forward's ``cache`` follows the suggested layout; never raises.
+
+    Inputs:
+    - name: the forward, as the note names it (e.g. "lstm_step_forward")
+    - cache: the cache that forward returned (any object)
+    - names: the entries of the suggested layout, in order (e.g. ("x", "h_prev", "Wx"))
+    - checks: {entry name: expected} for the entries to look at: an array (its shape and
+      values, to relative error 1e-7) or a tuple of ints (the shape only, e.g. (N, T, H))
+    Returns True when ``cache`` is a tuple (or list) of len(names) entries that pass
+    ``checks``; otherwise prints a note saying what differs and returns False. A cache of
+    your own layout is allowed (grading passes your backward your own forward's cache when
+    that forward's outputs are right), so this is advice, not a test.
+    """
+    checks = dict(checks or {})
+    try:
+        entries = expect_tuple(f"{name}: cache", cache, names)
+        for k, entry in enumerate(names):
+            if entry not in checks:
+                continue
+            want = checks[entry]
+            label = f"{name}: cache entry {k} ({entry})"
+            if isinstance(want, tuple):
+                expect_array(label, entries[k], want)
+            else:
+                expect_close(label, entries[k], want, show=False)
+    except CheckFailed as e:
+        print(f"note: {name} returns a cache in a layout of your own, not the suggested "
+              f"({', '.join(names)}): {e.what}\n"
+              "  This is fine: when your forward's outputs are right, grading passes your "
+              "backward the cache your own forward returned, in your layout.\n"
+              "  The visible tests of the backward that hand it caches written in the "
+              "suggested layout are skipped for you; a numerical gradient check through your "
+              "own forward and backward runs instead.")
+        return False
+    return True

@@ -185,3 +185,23 @@ def test_the_reference_answers_only_the_stand_ins_of_the_call_within_their_budge
     larger = StandIns({"rnn_step_forward": 3}, 200)
     with pytest.raises(PermissionError, match="larger than those of the call"):
         larger.answer("rnn_step_forward", [big, h, Wx, Wh, b], {})
+
+
+def test_suggest_layout_advises_and_never_raises(capsys):
+    from coursekit.expect import suggest_layout
+    x, w = np.arange(6.0).reshape(2, 3), np.ones((3, 4))
+    names, checks = ("x", "w", "out"), {"x": x, "out": (2, 4)}
+    assert suggest_layout("f", (x, w, x @ w), names, checks) is True
+    assert capsys.readouterr().out == ""
+    for own, differs in (({"x": x, "w": w}, "expected a tuple of 3"),
+                         ((x, w), "got a tuple of 2"),
+                         ((w, x, x @ w), "cache entry 0 (x): expected shape (2, 3)"),
+                         ((x + 1, w, x @ w), "cache entry 0 (x) has the right shape"),
+                         ((x, w, x), "cache entry 2 (out): expected shape (2, 4)"),
+                         (None, "got NoneType")):
+        assert suggest_layout("f", own, names, checks) is False
+        out = capsys.readouterr().out
+        assert out.startswith("note: f returns a cache in a layout of your own") and differs in out, out
+        assert "grading passes your backward the cache your own forward returned" in out
+        assert "numerical gradient check through your own forward and backward" in out
+        assert "[1." not in out  # no values: the difference is named, not printed
