@@ -352,3 +352,52 @@ def test_over_a_socket_an_own_cache_stays_on_the_students_side():
                 assert e is None, (function, str(e))
     finally:
         kernel.control.close()
+
+
+# ----------------------------------------------------------------------------- visible tests
+def visible(assignment, functions, code=""):
+    """Run the visible tests of ``functions`` (their test cells, up to the hidden block) on
+    the solution's answer cells with ``code`` run after them, as a kernel runs the notebook
+    top to bottom; returns what they printed. A failing visible test raises."""
+    import contextlib
+    import io
+
+    from autograder.grading.notebooks import cells_by_id, notebook_path, read
+
+    ns = student(assignment, code)
+    cells = cells_by_id(read(notebook_path(assignment)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for function in functions:
+            source = cells[f"test_{function}"].source.split("### BEGIN HIDDEN TESTS")[0]
+            exec(compile(source, f"<{assignment}:test_{function}>", "exec"), ns)
+    return out.getvalue()
+
+
+LSTM_STEPS = ("lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward")
+ADVICE = "returns a cache in a layout of your own"
+SKIPPED = "were skipped: your {} keeps a layout of its own"
+
+
+def test_the_visible_tests_of_the_suggested_layout_pass_without_a_note():
+    printed = visible("lstm", LSTM_STEPS)
+    assert ADVICE not in printed and "skipped" not in printed, printed
+    for function in LSTM_STEPS:
+        assert f"visible tests of {function}: passed" in printed
+
+
+def test_the_visible_tests_only_advise_the_suggested_layout_to_a_correct_own_cache():
+    printed = visible("lstm", LSTM_STEPS, LSTM_DICT)
+    for function in LSTM_STEPS:
+        assert f"visible tests of {function}: passed" in printed, printed
+    for forward in ("lstm_step_forward", "lstm_forward"):
+        assert f"note: {forward} {ADVICE}" in printed, printed
+    assert SKIPPED.format("lstm_step_forward") in printed
+
+
+def test_the_visible_tests_of_an_unwritten_forward_still_fail_clearly():
+    with pytest.raises(NotImplementedError):
+        visible("lstm", ("lstm_step_backward",), '''
+def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
+    raise NotImplementedError()
+''')
