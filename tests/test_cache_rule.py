@@ -401,3 +401,13 @@ def test_the_visible_tests_of_an_unwritten_forward_still_fail_clearly():
 def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     raise NotImplementedError()
 ''')
+
+
+def test_rnn_the_visible_tests_only_advise_the_suggested_layout():
+    functions = ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward")
+    printed = visible("rnn_bptt", functions, RNN_OWN)
+    for function in functions:
+        assert f"visible tests of {function}: passed" in printed, printed
+    for forward in ("rnn_step_forward", "rnn_forward"):
+        assert f"note: {forward} {ADVICE}" in printed and SKIPPED.format(forward) in printed
+    assert ADVICE not in visible("rnn_bptt", functions)
