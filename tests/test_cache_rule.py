@@ -491,3 +491,53 @@ def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
 ''')
     assert "the numerical gradient check was skipped because gru_step_forward does not pass " \
            "its tests yet" in printed and "were skipped" not in printed, printed
+
+
+# ----------------------------------------------------------------------------- word_lm
+WORD_LM_OWN = '''
+_embedding_forward, _affine_forward = embedding_forward, temporal_affine_forward
+
+
+def embedding_forward(x, W):
+    out, (x, W) = _embedding_forward(x, W)
+    return out, {"ids": x, "vocab_size": W.shape[0]}  # a dict, not the suggested tuple
+
+
+def embedding_backward(dout, cache):
+    dW = np.zeros((cache["vocab_size"], dout.shape[-1]))
+    np.add.at(dW, cache["ids"], dout)
+    return dW
+
+
+def temporal_affine_forward(x, w, b):
+    out, (x, w) = _affine_forward(x, w, b)
+    return out, (w, x)  # the suggested entries, in another order
+
+
+def temporal_affine_backward(dout, cache):
+    w, x = cache
+    D, M = w.shape
+    return dout @ w.T, x.reshape(-1, D).T @ dout.reshape(-1, M), dout.sum(axis=(0, 1))
+
+
+def tied_embedding_backward(dembed, dscores, x, h, W):
+    """Computed here: the caches that the two backward functions read are of this layout."""
+    dW = np.zeros_like(W)
+    np.add.at(dW, x, dembed)
+    return dW + dscores.reshape(-1, W.shape[0]).T @ h.reshape(-1, W.shape[1])
+'''
+WORD_LM_FUNCTIONS = ("embedding_forward", "embedding_backward", "temporal_affine_forward",
+                     "temporal_affine_backward", "tied_embedding_backward")
+
+
+def test_word_lm_a_correct_student_with_an_own_cache_layout_passes_the_visible_and_hidden_tests():
+    printed = visible("word_lm", WORD_LM_FUNCTIONS, WORD_LM_OWN)
+    for function in WORD_LM_FUNCTIONS:
+        assert f"visible tests of {function}: passed" in printed, printed
+    for forward in ("embedding_forward", "temporal_affine_forward"):
+        assert f"note: {forward} {ADVICE}" in printed and SKIPPED.format(forward) in printed
+    assert "numerical gradient check was skipped" not in printed, printed
+    assert ADVICE not in visible("word_lm", WORD_LM_FUNCTIONS)
+    ns = student("word_lm", WORD_LM_OWN)
+    for function in WORD_LM_FUNCTIONS:
+        assert verdict(ns, "word_lm", function) is None, function
