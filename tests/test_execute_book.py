@@ -93,6 +93,24 @@ def test_longest_first_by_the_last_run_and_later_chapters_first_when_never_run(b
     assert "2 chapter(s) on 1 worker(s): one, two" in capsys.readouterr().out  # one took longer
 
 
+def test_never_run_chapters_follow_the_recorded_cold_build_seconds(book, capsys):
+    (book / "book").mkdir()
+    (book / "book" / "execution_seconds.json").write_text('{"one.md": 300, "two.md": 20}')
+    load_script().main(["--workers", "1"], root=book)
+    assert "2 chapter(s) on 1 worker(s): one, two" in capsys.readouterr().out  # the hint, not the toc
+
+
+def test_the_recorded_seconds_name_every_chapter_of_the_book():
+    import json
+    script = load_script()
+    hints = json.loads((script.ROOT / script.HINTS).read_text())
+    names = {str(p.relative_to(script.ROOT)) for p in script.chapters()}
+    assert set(hints) == names, \
+        f"book/execution_seconds.json: chapters without a figure {sorted(names - set(hints))}, " \
+        f"figures for no chapter {sorted(set(hints) - names)}"
+    assert all(sec > 0 for sec in hints.values())
+
+
 def test_nothing_to_do_without_the_execution_cache(book, capsys):
     (book / "_config.yml").write_text("execute:\n  execute_notebooks: force\n")
     assert load_script().main([], root=book) == 0
