@@ -40,6 +40,18 @@ def _gate_grads(dh, dc, gates, c_prev, tanh_c, H, out):
     return dc * f  # the additive path: c_prev only meets a gate, no squashing nonlinearity
 
 
+def _step_dims(x, h_prev, c_prev, Wx, Wh, b):
+    """Check one step's arguments (shapes below); returns the dims {N, D, H} they agree on."""
+    dims = {}
+    v.array("x", x, ("N", "D"), dims)
+    v.array("h_prev", h_prev, ("N", "H"), dims)
+    v.array("c_prev", c_prev, ("N", "H"), dims)
+    v.array("Wx", Wx, ("D", "4H"), dims)
+    v.array("Wh", Wh, ("H", "4H"), dims)
+    v.array("b", b, ("4H",), dims)
+    return dims
+
+
 def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     """One LSTM step: c' = f*c + i*g, h' = o*tanh(c'), gates fused in the order i, f, g, o.
 
@@ -49,13 +61,7 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     - Wx: (D, 4H), Wh: (H, 4H), b: (4H,)
     Returns (h_next, c_next, cache), h_next and c_next of shape (N, H).
     """
-    dims = {}
-    v.array("x", x, ("N", "D"), dims)
-    v.array("h_prev", h_prev, ("N", "H"), dims)
-    v.array("c_prev", c_prev, ("N", "H"), dims)
-    v.array("Wx", Wx, ("D", "4H"), dims)
-    v.array("Wh", Wh, ("H", "4H"), dims)
-    v.array("b", b, ("4H",), dims)
+    dims = _step_dims(x, h_prev, c_prev, Wx, Wh, b)
     H = dims["H"]
     gates = _activate(x @ Wx + h_prev @ Wh + b, H)
     c_next = gates[:, H : 2 * H] * c_prev + gates[:, :H] * gates[:, 2 * H : 3 * H]
@@ -168,13 +174,7 @@ def lstm_peephole_step_forward(x, h_prev, c_prev, Wx, Wh, b, p):
     Returns (h_next, c_next, cache), h_next and c_next of shape (N, H); the cache is
     (x, h_prev, c_prev, Wx, Wh, p, gates, c_next, tanh_c), gates (N, 4H) activated.
     """
-    dims = {}
-    v.array("x", x, ("N", "D"), dims)
-    v.array("h_prev", h_prev, ("N", "H"), dims)
-    v.array("c_prev", c_prev, ("N", "H"), dims)
-    v.array("Wx", Wx, ("D", "4H"), dims)
-    v.array("Wh", Wh, ("H", "4H"), dims)
-    v.array("b", b, ("4H",), dims)
+    dims = _step_dims(x, h_prev, c_prev, Wx, Wh, b)
     v.array("p", p, (3, "H"), dims)
     H = dims["H"]
     gates = x @ Wx + h_prev @ Wh + b
