@@ -302,6 +302,24 @@ def test_a_warm_kernel_starts_without_what_slowed_it(tmp_path):
             k.kill()
 
 
+def test_a_message_over_the_limit_is_said_and_the_later_cells_keep_their_outputs(tmp_path):
+    """zmq drops the kernel's end of the outputs' socket for a message over its size limit
+    and does not reconnect it: the cell says what was refused, the grader connects again."""
+    (tmp_path / "w").mkdir()
+    k = Kernel(tmp_path / "w", tmp_path / "c")
+    try:
+        k.start()
+        run = k.execute(f"print('x' * {kernel_mod.MESSAGE_LIMIT + (1 << 20)})", 60)
+        assert run.status == "ok"
+        assert [o["text"] for o in run.outputs] == [
+            "[the grader refused an output of this cell over its size limit (16 MiB)]\n"]
+        for _ in range(3):
+            assert k.execute("print(6 * 7)", 30).outputs == [
+                {"output_type": "stream", "name": "stdout", "text": "42\n"}]
+    finally:
+        k.kill()
+
+
 def _alive(pids, wait=5.0):
     """Those of ``pids`` still running (not zombies) after up to ``wait`` s."""
     deadline = time.monotonic() + wait

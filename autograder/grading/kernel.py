@@ -32,7 +32,8 @@ MESSAGE_LIMIT = 16 << 20  # a larger single message from the kernel is refused b
 @dataclass
 class Sandbox:
     """What a kernel may use: memory (bytes), processes and threads, file size and disk
-    (bytes: its working folder and /tmp together), /dev/shm (bytes), seconds to start."""
+    (bytes: its working folder and /tmp together), /dev/shm (bytes), seconds to start;
+    ``threads``: the threads its numeric libraries start (``thread_env``)."""
     memory: int = 6 << 30
     processes: int = 512
     file_size: int = 1 << 30
@@ -40,6 +41,7 @@ class Sandbox:
     shm: int = 256 << 20
     startup: float = 60.0
     max_children: int = 32  # more child processes than this is a fork bomb: they are killed
+    threads: int | None = None
 
 
 @dataclass
@@ -49,6 +51,27 @@ class Run:
     ename: str = ""
     evalue: str = ""
     outputs: list = field(default_factory=list)
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(threads):
+    """The environment that makes OpenMP, OpenBLAS, MKL (and torch, through OpenMP) start
+    ``threads`` threads; None passes on what this process's environment says. Kernels graded
+    side by side must not start a thread per core each: on an oversubscribed machine their
+    BLAS threads spin waiting for each other (``benchmarks/oversubscription.py``)."""
+    if threads is None:
+        return {k: os.environ[k] for k in THREAD_VARIABLES if os.environ.get(k)}
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
+
+def threads_per_job(jobs):
+    """Threads for each of ``jobs`` processes run side by side: the cores shared out, at
+    least one each."""
+    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 # what the kernel's root holds of the system (the links among them are recreated as links)
@@ -194,6 +217,7 @@ class Kernel:
         self.zygote = zygote  # {"socket", "token"} of a kernel_zygote, or None: a fresh Python
         self.proc = None
         self.client = None
+        self.refusals = None  # a monitor of the outputs' socket: its peer dropped (start)
         self.control = None  # our end of the test server's control socket
         self.cgroup = None
         self.walls = {}
@@ -213,7 +237,7 @@ class Kernel:
                "IPYTHONDIR": str(self.work / ".ipython"), "MPLCONFIGDIR": str(self.work / ".mpl"),
                "JUPYTER_RUNTIME_DIR": str(self.work / ".runtime"),
                "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+               **thread_env(self.sandbox.threads)}
         machine = machine_walls()
         return {"read": roots, "links": links, "masks": masks, "devices": devices(),
                 "work": str(self.work), "chan": str(self.chan), "root": str(self.root),
@@ -280,6 +304,9 @@ class Kernel:
         self.client = BlockingKernelClient(connection_file=str(conn), context=ctx)
         self.client.load_connection_file()
         self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        # zmq drops a peer whose message is over MAXMSGSIZE (and reconnects): the message is
+        # lost without a word, so a monitor watches for the drop and the cell says it
+        self.refusals = self.client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         deadline = time.monotonic() + self.sandbox.startup
         while True:  # kernel_info until it answers: the kernel is up and listening
             if self.proc.poll() is not None:
@@ -393,6 +420,9 @@ class Kernel:
             self.cgroup.remove()
         if self.client is not None:
             try:
+                if self.refusals is not None:
+                    self.client.iopub_channel.socket.disable_monitor()
+                    self.refusals.close(linger=0)
                 self.client.stop_channels()
             except Exception:
                 pass
@@ -505,7 +535,8 @@ class Kernel:
         poller = zmq.Poller()
         poller.register(self.client.shell_channel.socket, zmq.POLLIN)
         poller.register(self.client.iopub_channel.socket, zmq.POLLIN)
-        after_reply = None
+        poller.register(self.refusals, zmq.POLLIN)
+        after_reply, refused = None, False
         while True:
             if not self.alive():
                 run.status = CellStatus.DEAD
@@ -533,11 +564,18 @@ class Kernel:
                             budget -= size
                             run.outputs.append(_output(kind, msg["content"]) if budget >= 0
                                                else note("[the grader cut the rest of this cell's output]"))
+            if self.refusals in events:
+                self.refusals.recv_multipart()  # the kernel's end was dropped: dead or refused
+                refused = True
+                self._reconnect_outputs()
             if self.client.shell_channel.socket in events:
                 msg = self._recv(self.client.shell_channel)
                 if msg and msg["parent_header"].get("msg_id") == msg_id and \
                         msg["msg_type"] == "execute_reply":
                     reply, after_reply = msg["content"], time.monotonic() + 1.0
+        if refused:  # and the kernel lives: a message over the limit was dropped
+            run.outputs.append(note(f"[the grader refused an output of this cell over its "
+                                    f"size limit ({MESSAGE_LIMIT >> 20} MiB)]"))
         if interrupted:
             run.status = CellStatus.TIMEOUT
         elif reply.get("status") != "ok":
@@ -547,6 +585,21 @@ class Kernel:
             run.ename = clean.text(reply.get("ename", "Error"), 200)
             run.evalue = clean.text(reply.get("evalue", ""), 2000)
         return run
+
+    def _reconnect_outputs(self):
+        """Connect the outputs' socket to the kernel again: zmq does not reconnect a peer it
+        dropped for a protocol error (a message over MAXMSGSIZE is one), so without this
+        every later cell of the notebook would lose its outputs."""
+        import zmq
+
+        info = self.client.get_connection_info()
+        url = f"{info['transport']}://{info['ip']}-{info['iopub_port']}"  # ipc, as in _start
+        sock = self.client.iopub_channel.socket
+        try:
+            sock.disconnect(url)
+        except zmq.ZMQError:  # the dropped endpoint is already gone
+            pass
+        sock.connect(url)
 
     @staticmethod
     def _recv(channel):
@@ -564,8 +617,8 @@ class Zygote:
     or "grader" (``child.py --zygote``: the grading processes, checks and torch imported).
     """
 
-    def __init__(self, kind="kernel"):
-        self.kind = kind
+    def __init__(self, kind="kernel", threads=None):
+        self.kind, self.threads = kind, threads
         self.proc, self.address, self.tmp = None, None, None
 
     def __enter__(self):
@@ -579,13 +632,12 @@ class Zygote:
         self.tmp = tempfile.TemporaryDirectory(prefix="zygote-")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.tmp.name,
                "MPLCONFIGDIR": self.tmp.name, "MPLBACKEND": INLINE_BACKEND, "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        if os.environ.get("OMP_NUM_THREADS"):
-            env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
+               "PYTHONDONTWRITEBYTECODE": "1", **thread_env(self.threads)}
         if self.kind == "kernel":
             cmd = [sys.executable, str(Path(__file__).with_name("kernel_zygote.py"))]
         else:  # the grading processes keep the grader's environment (AUTOGRADER_SEED, ...)
-            cmd, env = [sys.executable, "-m", "autograder.grading.child", "--zygote"], None
+            cmd = [sys.executable, "-m", "autograder.grading.child", "--zygote"]
+            env = {**os.environ, **thread_env(self.threads)}
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -610,11 +662,13 @@ class Zygote:
             self.tmp.cleanup()
 
 
-def start_zygotes(stack):
+def start_zygotes(stack, threads=None):
     """A kernel and a grader Zygote, started at once, and stopped when ``stack`` (an
     ExitStack) closes; ``z.wait()`` gives each one's address. Their imports, a few seconds
-    each, overlap each other and whatever the caller does before it waits."""
-    pair = (Zygote("kernel"), Zygote("grader"))
+    each, overlap each other and whatever the caller does before it waits. ``threads``:
+    what their children's numeric libraries start (``thread_env``; numpy and torch are
+    imported before the fork, so it is fixed here)."""
+    pair = (Zygote("kernel", threads), Zygote("grader", threads))
     for z in pair:
         stack.push(z)
         z.start()

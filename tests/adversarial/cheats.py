@@ -425,7 +425,12 @@ ABUSE = {
                     "        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
                     "    except RuntimeError:\n        break\n"),
     "print_1gb_line": "print('x' * (1 << 30))\n",
-    "million_lines": "for i in range(2_000_000):\n    print(i)\n",
+    # ~4 MB in 200,000 lines: over the grader's per-cell budget (1 MiB) whatever the load, and
+    # under zmq's per-message limit (16 MiB) even when the kernel, starved of CPU, sends all
+    # of it as one message (2,000,000 short lines are 15.8 MB: one such message is close to the limit)
+    "million_lines": "for i in range(200_000):\n    print(f'{i:>20}')\n",
+    # one message over zmq's per-message limit: refused, and the cell says so
+    "one_huge_message": "print('x' * (20 << 20))\n",
     "huge_html": "from IPython.display import HTML, display\ndisplay(HTML('<b>x</b>' * (8 << 20)))\n",
     "huge_image": ("import os\nfrom IPython.display import Image, display\n"
                    "display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom(60 << 20), format='png'))\n"),

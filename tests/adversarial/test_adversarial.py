@@ -134,7 +134,8 @@ def test_feedback_shows_no_hidden_test(graded, course):
 
 
 def test_what_the_grader_did_to_a_cell_is_said(graded, course):
-    """A defused fork bomb is in the reason; output past the budget ends with a note."""
+    """A defused fork bomb is in the reason; output past the budget ends with a note, and so
+    does a cell whose message the grader refused (test_sandbox: the later cells keep theirs)."""
     import nbformat
 
     results = graded["rnn_bptt"][1]
@@ -146,3 +147,7 @@ def test_what_the_grader_did_to_a_cell_is_said(graded, course):
     printed = sum(t.count("\n") for t in texts)
     assert any("[the grader cut the rest of this cell's output]" in t for t in texts)
     assert 1000 < printed < 500_000  # what fits the budget is kept, the rest is not
+    path = course / "autograded" / "one_huge_message" / "rnn_bptt" / "rnn_bptt.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    assert any("[the grader refused an output of this cell over its size limit (16 MiB)]"
+               in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
