@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/word2vec_vs_gensim.py
 	$(PY) benchmarks/grading.py
 	$(PY) benchmarks/book_build.py
+	$(PY) benchmarks/oversubscription.py
 
 clean:
 	rm -rf _build .jupyter_cache

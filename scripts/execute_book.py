@@ -28,6 +28,8 @@ from jupyter_cache import get_cache
 from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 from myst_nb.core.read import is_myst_markdown_notebook, myst_nb_reader_plugin
 
+from autograder.grading.kernel import thread_env, threads_per_job
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path("_build") / ".jupyter_cache"  # where `jupyter-book build . --path-output .` keeps it
 READ_DATA = {"type": "plugin", "name": "myst_nb_md"}  # the reader myst-nb records for a .md page
@@ -107,7 +109,12 @@ def main(argv=None, root=ROOT):
                         cache, config.get("timeout", 30), config.get("allow_errors", False))
             for path in todo]
     workers = min(args.workers, len(jobs))
-    print(f"execute_book: {len(jobs)} chapter(s) on {workers} worker(s): "
+    # the chapters' kernels inherit this: one numeric-library thread per core each, since
+    # two chapters with a thread per core each spin-wait for each other (unless set already)
+    for key, value in thread_env(threads_per_job(workers)).items():
+        os.environ.setdefault(key, value)
+    print(f"execute_book: {len(jobs)} chapter(s) on {workers} worker(s), "
+          f"{os.environ['OMP_NUM_THREADS']} thread(s) each: "
           + ", ".join(path.stem for path in todo), flush=True)
     start = time.perf_counter()
     failed = []

@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 CHROMIUM = "/usr/bin/chromium"
+
+# The book's chapters execute beside the tests, a process per core (scripts/execute_book.py),
+# and the grader shares the cores out among its kernels: this process takes one thread too,
+# since numeric libraries with a thread per core on an oversubscribed machine spin-wait
+# (benchmarks/oversubscription.py)
+threadpool_limits(1)
+torch.set_num_threads(1)
 
 CUDA_SKIP = pytest.mark.skipif(not torch.cuda.is_available(),
                                reason="no CUDA device on this machine (CI has none); CPU path tested")

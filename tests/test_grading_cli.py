@@ -110,6 +110,37 @@ def graded(course, tmp_path_factory):
     return json.loads(out.read_text()), subs
 
 
+def test_the_kernels_share_the_cores_out(tmp_path, monkeypatch):
+    """Two submissions at once: each kernel starts cores / 2 threads in its numeric libraries
+    (side by side, a thread per core each would spin-wait), unless the environment says."""
+    from autograder.grading import kernel
+
+    (tmp_path / "solutions" / "toy").mkdir(parents=True)
+    nbformat.write(toy_source(), str(tmp_path / "solutions" / "toy" / "toy.ipynb"))
+    assert main(["release", "toy", "--course", str(tmp_path)]) == 0
+    probe = ("import os, torch\nprint('threads', os.environ.get('OMP_NUM_THREADS'), "
+             "os.environ.get('OPENBLAS_NUM_THREADS'), torch.get_num_threads())\n"
+             "def double(x):\n    return x + x")
+    for student in ("kim", "lee"):
+        write(tmp_path / "subs" / student, "toy.ipynb", answer(released(tmp_path), "double", probe))
+
+    def threads(student):
+        nb = nbformat.read(str(tmp_path / "autograded" / student / "toy" / "toy.ipynb"), as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+        return "".join(o.get("text", "") for o in cell.outputs)
+
+    for k in kernel.THREAD_VARIABLES:
+        monkeypatch.delenv(k, raising=False)
+    assert main(["grade", "toy", str(tmp_path / "subs"), "--course", str(tmp_path),
+                 "--jobs", "2", "--quiet"]) == 0
+    n = kernel.threads_per_job(2)
+    assert threads("kim") == threads("lee") == f"threads {n} {n} {n}\n"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the instructor's own setting stands
+    assert main(["grade", "toy", str(tmp_path / "subs"), "--course", str(tmp_path),
+                 "--jobs", "1", "--quiet"]) == 0
+    assert threads("kim") == "threads 1 None 1\n"
+
+
 def test_every_student_gets_a_grade_with_a_reason(graded):
     g, _ = graded
     assert sorted(g) == ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"]

@@ -61,7 +61,9 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
                 scheduler=None):
     """Grade every student folder in ``folder``; returns the list of runner.Result.
 
-    ``jobs``: submissions graded at once on this machine (default: all cores).
+    ``jobs``: submissions graded at once on this machine (default: all cores); each one's
+    kernel and grading process start cores / jobs threads (``kernel.threads_per_job``) unless
+    ``limits.threads`` or the environment (``kernel.THREAD_VARIABLES``) says otherwise.
     ``scheduler``: the address of a Dask scheduler (``cluster.connect``); the submissions
     then run on its workers, and ``jobs`` is theirs to decide.
     ``resume``: skip the students already graded (by an interrupted run) whose notebook has
@@ -79,7 +81,12 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
         if client is not None:
             stack.enter_context(client)
         else:  # started now, the warm parents' imports overlap the registration
-            zygotes = kernel.start_zygotes(stack)
+            jobs = jobs or os.cpu_count() or 1
+            limits = dataclasses.replace(limits or runner.Limits())
+            if limits.threads is None and not kernel.thread_env(None):
+                # the cores shared out among the kernels, unless the environment says
+                limits.threads = kernel.threads_per_job(jobs)
+            zygotes = kernel.start_zygotes(stack, limits.threads)
             say_missing_walls()
             cgroups.sweep()
         with records.lock(course.db_url):
@@ -98,7 +105,7 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             arriving = cluster.grade_all(client, source, found, limits)
         else:
             warm = runner.Warm(*(z.wait() for z in zygotes))
-            arriving = _grade_here(stack, source, found, limits, warm, jobs or os.cpu_count() or 1)
+            arriving = _grade_here(stack, source, found, limits, warm, jobs)
         # what the instructor wrote, as the source has it: locked cells, and Markdown cells
         # a student left as released (only the rest is sanitized: see clean.inert)
         locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}

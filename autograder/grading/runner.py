@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from coursekit.notebook import CELL_TIMEOUT, is_test_cell, nbgrader_meta
 
 from . import clean
 from .cgroups import Cgroup
-from .kernel import fork, kill_session, kill_tree
+from .kernel import fork, kill_session, kill_tree, thread_env
 from .outcomes import Status
 
 NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
@@ -40,12 +41,15 @@ NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 class Limits:
     """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed);
     the kernel's memory in bytes; ``hidden``: paths the student's kernel must not read (the
-    course, the submissions, the gradebook: see ``hidden_paths``). Configuration only: the
-    warm parents of a run travel apart, as a ``Warm``."""
+    course, the submissions, the gradebook: see ``hidden_paths``); ``threads``: what the
+    numeric libraries of the kernel and the grading process start (``kernel.thread_env``;
+    None: as the environment says). Configuration only: the warm parents of a run travel
+    apart, as a ``Warm``."""
     cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = NOTEBOOK_TIMEOUT
     memory: int = 6 << 30
     hidden: tuple = ()
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,8 @@ def _run_child(job, limits, warm):
         cmd = [sys.executable, "-m", "autograder.grading.child", str(job)]
         forked = subprocess.Popen(cmd, cwd=job.parent, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+                                  start_new_session=True,
+                                  env={**os.environ, **thread_env(limits.threads)})
     problem, timed_out = "", False
     try:
         forked.wait(timeout=limits.notebook_timeout)
@@ -347,7 +352,8 @@ def execute(nb, limits, warm=Warm(), name="submission.ipynb", hidden=()):
         job = {"notebook": str(src), "out_dir": str(io_dir), "work": str(work), "chan": str(chan),
                "cell_timeout": limits.cell_timeout,
                "hidden": hidden_paths(limits, io_dir, *hidden),
-               "sandbox": {"memory": int(limits.memory)}, "zygote": warm.kernel}
+               "sandbox": {"memory": int(limits.memory), "threads": limits.threads},
+               "zygote": warm.kernel}
         (io_dir / "job.json").write_text(json.dumps(job))
         problem, timed_out = _run_child(io_dir / "job.json", limits, warm)
         try:
