@@ -4,6 +4,8 @@ the book's build, started in the background as soon as a session selects a test 
 import os
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,7 @@ def pytest_collection_modifyitems(config, items):
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_LOG = ROOT / "_build" / "make-book.log"
 BOOK_BUILD = pytest.StashKey[subprocess.Popen]()
+BOOK_SECONDS = pytest.StashKey[dict]()
 
 
 def start_book_build(config):
@@ -67,10 +70,28 @@ def start_book_build(config):
         BOOK_LOG.parent.mkdir(exist_ok=True)
         with open(BOOK_LOG, "w") as log:
             # its own process group, so that an early end of the session stops all of it
-            config.stash[BOOK_BUILD] = subprocess.Popen(["make", "book"], cwd=ROOT, stdout=log,
-                                                        stderr=subprocess.STDOUT,
-                                                        start_new_session=True)
+            build = subprocess.Popen(["make", "book"], cwd=ROOT, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        config.stash[BOOK_BUILD], times = build, {"start": time.monotonic()}
+        config.stash[BOOK_SECONDS] = times
+        threading.Thread(target=lambda: (build.wait(), times.update(end=time.monotonic())),
+                         daemon=True).start()
     return config.stash[BOOK_BUILD]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """How long the book's build took beside the tests, chapter by chapter (a CI log
+    keeps this; the cold build's time is a target of its own)."""
+    times = config.stash.get(BOOK_SECONDS, None)
+    if times is None or "end" not in times:
+        return
+    terminalreporter.section("the book's build (make book, beside the tests)")
+    lines = [line for line in BOOK_LOG.read_text(errors="replace").splitlines()
+             if line.startswith("execute_book:")]
+    for line in lines:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"make book: {times['end'] - times['start']:.0f} s in all, "
+                                f"exit status {config.stash[BOOK_BUILD].returncode}")
 
 
 def pytest_collection_finish(session):
