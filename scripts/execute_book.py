@@ -75,6 +75,11 @@ def stale(cache, paths):
     return missing
 
 
+def _set_env(env):
+    """A worker's start: the environment its chapters' kernels inherit."""
+    os.environ.update(env)
+
+
 def main(argv=None, root=ROOT):
     """Run the stale chapters of the book at ``root``; 0 (failures are left to the build)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -109,17 +114,16 @@ def main(argv=None, root=ROOT):
                         cache, config.get("timeout", 30), config.get("allow_errors", False))
             for path in todo]
     workers = min(args.workers, len(jobs))
-    # the chapters' kernels inherit this: one numeric-library thread per core each, since
-    # two chapters with a thread per core each spin-wait for each other (unless set already)
-    for key, value in thread_env(threads_per_job(workers)).items():
-        os.environ.setdefault(key, value)
-    print(f"execute_book: {len(jobs)} chapter(s) on {workers} worker(s), "
-          f"{os.environ['OMP_NUM_THREADS']} thread(s) each: "
-          + ", ".join(path.stem for path in todo), flush=True)
+    # the workers' kernels inherit this: the cores shared out among the chapters, since two
+    # chapters with a thread per core each spin-wait for each other (unless the environment says)
+    threads = {k: os.environ.get(k, v) for k, v in thread_env(threads_per_job(workers)).items()}
+    print(f"execute_book: {len(jobs)} chapter(s) on {workers} worker(s): "
+          + ", ".join(path.stem for path in todo)
+          + f" ({threads['OMP_NUM_THREADS']} numeric-library thread(s) each)", flush=True)
     start = time.perf_counter()
     failed = []
     # one chapter per task, so that a free worker takes the next longest at once
-    with multiprocessing.Pool(workers) as pool:
+    with multiprocessing.Pool(workers, initializer=_set_env, initargs=(threads,)) as pool:
         for status, uri in pool.imap_unordered(ExecutionWorkerLocalMProc(), jobs, chunksize=1):
             name = Path(uri).stem
             print(f"execute_book: {name} {'failed' if status else 'executed'} "

@@ -3,6 +3,7 @@ the chapters run in parallel into the cache in the form myst-nb looks them up, a
 finds nothing to do, and a failing chapter is reported with its traceback and left to the
 build."""
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,25 @@ def test_chapters_run_into_the_cache_as_myst_nb_reads_them(book, capsys):
         assert nb.cells[-1].outputs[0]["text"].strip() == printed  # run in the chapter's folder
     assert script.main([], root=book) == 0
     assert "every chapter is in the execution cache" in capsys.readouterr().out
+
+
+def test_the_chapters_share_the_cores_out(book, capsys, monkeypatch):
+    """Two chapters at once: each kernel starts cores / 2 numeric-library threads (a thread per
+    core each would spin-wait), unless the environment says; this process's is untouched."""
+    from autograder.grading.kernel import THREAD_VARIABLES, threads_per_job
+
+    for k in THREAD_VARIABLES:
+        monkeypatch.delenv(k, raising=False)
+    probe = "import os, torch\nprint(os.environ['OPENBLAS_NUM_THREADS'], torch.get_num_threads())"
+    (book / "one.md").write_text(chapter(probe))
+    script = load_script()
+    assert script.main(["--workers", "2"], root=book) == 0
+    n = threads_per_job(2)
+    assert f"({n} numeric-library thread(s) each)" in capsys.readouterr().out
+    cache = get_cache(str(book / "_build" / ".jupyter_cache"))
+    record = cache.match_cache_notebook(myst_nb_reader_plugin(str(book / "one.md")))
+    assert cache.get_cache_bundle(record.pk).nb.cells[-1].outputs[0]["text"] == f"{n} {n}\n"
+    assert not any(k in os.environ for k in THREAD_VARIABLES)
 
 
 def test_a_failing_chapter_is_reported_and_left_to_the_build(book, capsys):

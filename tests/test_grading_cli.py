@@ -141,6 +141,14 @@ def test_the_kernels_share_the_cores_out(tmp_path, monkeypatch):
     assert threads("kim") == "threads 1 None 1\n"
 
 
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_a_bad_thread_count_is_named(bad):
+    from autograder.grading import kernel
+
+    with pytest.raises(ValueError, match="threads: expected a positive int or None"):
+        kernel.thread_env(bad)
+
+
 def test_every_student_gets_a_grade_with_a_reason(graded):
     g, _ = graded
     assert sorted(g) == ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"]
