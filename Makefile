@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# the chapters run in parallel first (scripts/execute_book.py), so the build finds them cached
+# the chapters run in parallel first (scripts/execute_book.py), so the build finds them cached;
+# a changed toc or configuration changes every page (the sidebar), which Sphinx alone would
+# not rewrite: then every page is read again (--all; the chapters stay cached)
+BOOK_ALL = $(if $(shell find _toc.yml _config.yml -newer _build/html/index.html 2>/dev/null),--all)
 book: $(STAMP)
 	$(PY) scripts/execute_book.py
-	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going $(BOOK_ALL)
 
 test: $(STAMP)
 	$(PY) -m pytest

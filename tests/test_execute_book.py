@@ -136,3 +136,31 @@ def test_nothing_to_do_without_the_execution_cache(book, capsys):
     assert load_script().main([], root=book) == 0
     assert "does not use the execution cache" in capsys.readouterr().out
     assert not (book / "_build").exists()
+
+
+def test_make_book_reads_every_page_again_after_the_toc_changed(tmp_path):
+    """A new chapter in _toc.yml changes every page's sidebar: `make book` passes --all to
+    jupyter-book when _toc.yml or _config.yml is newer than the built book, else not."""
+    import os
+    import shutil
+    import subprocess
+
+    for name in ("Makefile", "_toc.yml", "_config.yml", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed-stamp").touch()
+    (tmp_path / "_build" / "html").mkdir(parents=True)
+    index = tmp_path / "_build" / "html" / "index.html"
+    index.touch()
+
+    def build_command(toc_age):
+        os.utime(tmp_path / "pyproject.toml", (1, 1))
+        os.utime(tmp_path / "_config.yml", (1, 1))
+        os.utime(tmp_path / "_toc.yml", (1000 + toc_age, 1000 + toc_age))
+        os.utime(index, (1000, 1000))
+        out = subprocess.run(["make", "-n", "book"], cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout
+        return next(line for line in out.splitlines() if "jupyter-book build" in line)
+
+    assert build_command(toc_age=+10).endswith("--all")
+    assert not build_command(toc_age=-10).endswith("--all")
