@@ -304,8 +304,8 @@ class Kernel:
         self.client = BlockingKernelClient(connection_file=str(conn), context=ctx)
         self.client.load_connection_file()
         self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-        # zmq drops a peer whose message is over MAXMSGSIZE (and reconnects): the message is
-        # lost without a word, so a monitor watches for the drop and the cell says it
+        # zmq drops a peer whose message is over MAXMSGSIZE, without a word and for good: a
+        # monitor watches for the drop, so that the cell says it and wait() connects again
         self.refusals = self.client.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         deadline = time.monotonic() + self.sandbox.startup
         while True:  # kernel_info until it answers: the kernel is up and listening
