@@ -463,19 +463,6 @@ GRU_FUNCTIONS = ("gru_step_forward", "gru_step_backward", "gru_forward", "gru_ba
                  "gru_reset_before_step_forward", "gru_reset_before_step_backward")
 
 
-def test_gru_a_correct_student_with_an_own_cache_layout_passes_the_visible_and_hidden_tests():
-    printed = visible("gru", GRU_FUNCTIONS, GRU_DICT)
-    for function in GRU_FUNCTIONS:
-        assert f"visible tests of {function}: passed" in printed, printed
-    for forward in ("gru_step_forward", "gru_forward", "gru_reset_before_step_forward"):
-        assert f"note: {forward} {ADVICE}" in printed and SKIPPED.format(forward) in printed
-    assert "numerical gradient check was skipped" not in printed, printed
-    assert ADVICE not in visible("gru", GRU_FUNCTIONS)
-    ns = student("gru", GRU_DICT)
-    for function in GRU_FUNCTIONS:
-        assert verdict(ns, "gru", function) is None, function
-
-
 def test_gru_the_visible_tests_of_an_unwritten_forward_still_fail_or_say_so():
     """The reset-before backward's gradient check runs the forward and fails with it; the
     step backward's is gated on the forward's own case (as before the layout was advice): its
@@ -530,14 +517,22 @@ WORD_LM_FUNCTIONS = ("embedding_forward", "embedding_backward", "temporal_affine
                      "temporal_affine_backward", "tied_embedding_backward")
 
 
-def test_word_lm_a_correct_student_with_an_own_cache_layout_passes_the_visible_and_hidden_tests():
-    printed = visible("word_lm", WORD_LM_FUNCTIONS, WORD_LM_OWN)
-    for function in WORD_LM_FUNCTIONS:
+@pytest.mark.parametrize("assignment, functions, code, forwards", [
+    ("gru", GRU_FUNCTIONS, GRU_DICT,
+     ("gru_step_forward", "gru_forward", "gru_reset_before_step_forward")),
+    ("word_lm", WORD_LM_FUNCTIONS, WORD_LM_OWN, ("embedding_forward", "temporal_affine_forward")),
+], ids=["gru", "word_lm"])
+def test_a_correct_student_with_an_own_cache_layout_passes_the_visible_and_hidden_tests(
+        assignment, functions, code, forwards):
+    """The visible tests advise the suggested layout for each forward (and skip what needs
+    it) but pass; the hidden checks give every function full marks."""
+    printed = visible(assignment, functions, code)
+    for function in functions:
         assert f"visible tests of {function}: passed" in printed, printed
-    for forward in ("embedding_forward", "temporal_affine_forward"):
+    for forward in forwards:
         assert f"note: {forward} {ADVICE}" in printed and SKIPPED.format(forward) in printed
     assert "numerical gradient check was skipped" not in printed, printed
-    assert ADVICE not in visible("word_lm", WORD_LM_FUNCTIONS)
-    ns = student("word_lm", WORD_LM_OWN)
-    for function in WORD_LM_FUNCTIONS:
-        assert verdict(ns, "word_lm", function) is None, function
+    assert ADVICE not in visible(assignment, functions)
+    ns = student(assignment, code)
+    for function in functions:
+        assert verdict(ns, assignment, function) is None, function

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from autograder.lab import data
-from autograder.lab.models import (CarriedState, SequenceModel, detach_state, fit, global_grad_norm,
+from autograder.lab.models import (CarriedState, SequenceModel, detach_state, draw_continuation, fit,
+                                   global_grad_norm,
                                    init_recurrent_)
 from coursekit import corpora, tasks
 
@@ -206,3 +207,19 @@ def test_fit_calls_after_step_with_the_history_in_training_mode():
     assert hist.val_step == [1, 2, 3] and model.training
     with pytest.raises(ValueError, match="steps"):
         fit(model, lambda s: (x, y), lambda m, x, y: x.sum(), 0)
+
+
+def test_draw_continuation_carries_the_state_and_restores_the_mode():
+    """Greedy (temperature 0) drawing with the carried state gives what reading the whole
+    sequence again at every step gives; the model's training mode comes back as it was."""
+    torch.manual_seed(0)
+    model = SequenceModel("lstm", 6, 8, 5, vocab_size=5, num_layers=2, dropout=0.5).train()
+    prime = torch.tensor([[1, 3, 2]])
+    drawn = draw_continuation(model, prime, 7, temperature=0.0, rng=0)
+    assert model.training and len(drawn) == 7
+    model.eval()
+    seq = prime[0].tolist()
+    with torch.no_grad():
+        for _ in range(7):
+            seq.append(int(model(torch.tensor([seq]))[0][0, -1].argmax()))
+    assert drawn == seq[3:]

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from ..reference import _validate as v
-from ..reference.charlm import perplexity, sample_next, temporal_softmax_loss
+from ..reference.charlm import perplexity, temporal_softmax_loss
 from ..reference.tbptt import tbptt_batches
-from .models import CarriedState, fit
+from .models import CarriedState, draw_continuation, fit
 
 __all__ = ["CharVocab", "train", "evaluate", "unigram_bpc", "surprisal", "sample",
            "hidden_trace"]
@@ -316,18 +316,8 @@ def sample(model, vocab, prime, n, temperature=1.0, rng=0):
     n = v.positive_int("n", n)
     temperature = v.real("temperature", temperature, low=0.0)
     rng = v.generator("rng", rng)
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    x = torch.as_tensor(vocab.encode(prime), device=device)[None]
-    logits, state = model(x)
-    out = []
-    for _ in range(n):
-        nxt = sample_next(logits[0, -1].double().cpu().numpy(), temperature, rng)
-        out.append(nxt)
-        logits, state = model(torch.tensor([[nxt]], device=device), state)
-    model.train(was_training)
-    return vocab.decode(out)
+    x = torch.as_tensor(vocab.encode(prime), device=_device(model))[None]
+    return vocab.decode(draw_continuation(model, x, n, temperature, rng))
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..reference import _validate as v
+from ..reference.charlm import sample_next
 from ..reference.init import orthogonal
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -193,3 +194,21 @@ def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None
 def last_step_mse(model, x, y):
     """Mean squared error of the read-out at the last step: model(x)[0][:, -1] (B, 1) vs y (B, 1)."""
     return nn.functional.mse_loss(model(x)[0][:, -1], y)
+
+
+@torch.no_grad()
+def draw_continuation(model, x, n, temperature, rng):
+    """Read the prime ``x`` (1, T) of token ids, then draw ``n`` ids one at a time, each by
+    ``reference.sample_next`` from the last step's logits and fed back with the carried
+    state. ``model`` maps (ids, state) to (logits (1, T, V), state), as SequenceModel's
+    language models do; it runs in eval mode, its mode restored after.
+    Returns the list of the n drawn ids (the prime excluded)."""
+    was_training = model.training
+    model.eval()
+    logits, state = model(x)
+    out = []
+    for _ in range(n):
+        out.append(sample_next(logits[0, -1].double().cpu().numpy(), temperature, rng))
+        logits, state = model(torch.tensor([[out[-1]]], device=x.device), state)
+    model.train(was_training)
+    return out

@@ -22,9 +22,8 @@ from torch import nn
 from coursekit.corpora import build_vocab, shakespeare_plays, shakespeare_text, tokenize_words
 
 from ..reference import _validate as v
-from ..reference.charlm import sample_next
 from ..reference.tbptt import tbptt_batches
-from .models import SequenceModel
+from .models import SequenceModel, draw_continuation
 
 __all__ = ["EOS", "UNK", "WordCorpus", "word_tokens", "shakespeare_words", "KneserNey", "WordLM",
            "parameter_count", "evaluate", "sample", "save", "load"]
@@ -286,17 +285,9 @@ def sample(model, corpus, prime, n, temperature=1.0, rng=0):
     n = v.positive_int("n", n)
     temperature = v.real("temperature", temperature, low=0.0)
     rng = v.generator("rng", rng)
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     x = torch.tensor([[index.get(w, index[UNK]) for w in words[:-1]]], device=device)  # no final <eos>
-    logits, state = model(x)
-    out = []
-    for _ in range(n):
-        out.append(sample_next(logits[0, -1].double().cpu().numpy(), temperature, rng))
-        logits, state = model(torch.tensor([[out[-1]]], device=device), state)
-    model.train(was_training)
-    return corpus.decode(out)
+    return corpus.decode(draw_continuation(model, x, n, temperature, rng))
 
 
 def save(model, path):
