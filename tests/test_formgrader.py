@@ -272,7 +272,10 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
 
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'lee')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
-    assert "hidden tests of lstm_param_count: failed" in page.inner_text("#notebook")  # and why
+    shown = page.inner_text("#notebook")
+    assert "hidden tests of lstm_param_count: failed" in shown  # and why, with the hint:
+    assert "hint: each gate has a bias vector of H entries too" in shown
+    assert 'expect_equal("lstm_param_count(50, 100)", n, 60400' in shown  # the visible tests
     typed(page, "#test_lstm_param_count", "1")  # the instructor gives lee the point
     steps.shot("test-overridden", near="#test_lstm_param_count")
 

@@ -183,6 +183,35 @@ def test_locked_cells_are_restored_from_the_source(graded):
     assert g["cat"]["tests"]["test_square"]["max_score"] == 1  # the deleted test came back
 
 
+def test_a_course_test_cell_shows_the_instructor_what_the_student_saw():
+    """In the graded notebook (what the formgrader shows), a course test cell holds the
+    visible tests the student saw, a line saying which part is the grade, and the call of the
+    hidden check; the check's inputs are not in the notebook, and no hidden-block marker is."""
+    from pathlib import Path
+
+    from autograder.grading.child import course_check
+    from autograder.grading.runner import GRADED_BY_CHECK, prepare
+
+    root = Path(__file__).resolve().parents[1]
+    source = nbformat.read(str(root / "solutions" / "lstm" / "lstm.ipynb"), as_version=4)
+    student = nbformat.read(str(root / "exercises" / "lstm" / "lstm.ipynb"), as_version=4)
+    student.cells = [c for c in student.cells  # a student who deleted a test cell
+                     if c.metadata.get("nbgrader", {}).get("grade_id") != "test_lstm_forward"]
+    nb = prepare(source, student)
+    tests = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")}
+    assert set(tests) >= {"test_lstm_param_count", "test_lstm_forward"}
+    cell = tests["test_lstm_param_count"]
+    visible = next(c for c in student.cells
+                   if c.metadata.get("nbgrader", {}).get("grade_id") == "test_lstm_param_count")
+    assert cell.source.startswith(visible.source.rstrip())
+    assert cell.source.endswith(GRADED_BY_CHECK + "from autograder.checks import run_check\n"
+                                "run_check(\"lstm\", \"test_lstm_param_count\", globals())\n")
+    assert course_check(cell) == ("lstm", "test_lstm_param_count")
+    for c in tests.values():
+        assert "HIDDEN TESTS" not in c.source and course_check(c) is not None, c.source
+
+
 def test_an_endless_cell_costs_only_its_own_tests(graded):
     g, _ = graded
     assert g["hal"]["tests"]["test_double"]["score"] == 0

@@ -119,15 +119,25 @@ def is_locked(cell):
 
 _RUN_CHECK = re.compile(r"run_check\(\s*[\"'](\w+)[\"']\s*,\s*[\"'](\w+)[\"']")
 
+GRADED_BY_CHECK = ("# The grade is the hidden check below, which the grader ran outside the student's\n"
+                   "# kernel; the visible tests above are the ones the student saw (not run here).\n")
+
 
 def _restored(source_cell):
+    """A locked source cell as the graded notebook holds it. A course test cell is marked
+    with its check (``child.course_check`` runs it) and shows the instructor the visible
+    tests the student saw, then the call of the check (its inputs live in
+    ``autograder.checks``, not in the notebook)."""
     cell = copy.deepcopy(source_cell)
     if is_test_cell(cell):
         hidden = graded_source(cell)
         m = _RUN_CHECK.search(hidden) if hidden != cell.source else None
-        cell.source = hidden
-        if m:  # the grader runs this check in its own process (child.course_check)
+        if m:
+            visible = _HIDDEN.sub("", cell.source).rstrip()
+            cell.source = (visible + "\n\n" if visible else "") + GRADED_BY_CHECK + hidden.strip() + "\n"
             cell.metadata["autograder"] = {"check": [m.group(1), m.group(2)]}
+        else:
+            cell.source = hidden
     return cell
 
 
