@@ -39,6 +39,38 @@ def reordered(nb):
     return nb
 
 
+_ASSIGN = re.compile(r"^(\s+)(\w+) = (.*)$")
+
+
+def statements_reordered(nb):
+    """Every answer cell's runs of independent one-line assignments (same indent, none reading
+    another's target) in reverse order, and the identifiers renamed: what a student who
+    copies and disguises the code does to it (the functions still compute the same)."""
+    def reorder(code):
+        out, run = [], []
+
+        def flush():
+            out.extend(run[::-1])
+            run.clear()
+
+        for line in code.split("\n"):
+            m = _ASSIGN.match(line)
+            if m and "#" not in line:
+                if run and (_ASSIGN.match(run[0]).group(1) != m.group(1) or any(
+                        re.search(rf"\b{_ASSIGN.match(r).group(2)}\b", m.group(3)) for r in run)):
+                    flush()
+                run.append(line)
+            else:
+                flush()
+                out.append(line)
+        flush()
+        return "\n".join(out)
+
+    for cell in graded_cells(nb):
+        cell.source = reorder(cell.source)
+    return renamed(nb)
+
+
 def elsewhere(nb, assignment):
     """The released notebook's answer cells filled with another assignment's solutions, as
     far as they go: unrelated work (written independently)."""
@@ -58,6 +90,7 @@ def report(tmp_path_factory):
         if notebooks.nbgrader_meta(c).get("grade_id") == "lstm_param_count":
             c.source = "# </pre><script>alert('x')</script>\n" + c.source
     class_ = {"ann": filled("lstm"), "ben": renamed(filled("lstm")), "cat": reordered(filled("lstm")),
+              "hal": statements_reordered(filled("lstm")),
               "dan": blank, "eve": elsewhere(nbformat.read(str(notebooks.ROOT / "exercises" / "lstm" / "lstm.ipynb"), as_version=4), "gru"), "fay": mean}
     for student, nb in class_.items():
         (folder / student).mkdir()
@@ -76,6 +109,14 @@ def test_renaming_and_reordering_do_not_hide_a_copy(report):
     for copy in ("ben", "cat", "fay"):
         assert pairs[frozenset(("ann", copy))].share >= 0.9, copy
         assert pairs[frozenset((sol, copy))].share >= 0.9, copy
+    # statements moved and names changed: most of the code still matches, and the disguised
+    # copy ranks above every pair of independent work
+    ann, hal = (graded_cells(nb) for nb in (filled("lstm"), statements_reordered(filled("lstm"))))
+    moved = sum(a.source.split("\n") != b.source.split("\n") for a, b in zip(ann, hal))
+    assert moved >= 4  # the variant does move statements in most functions
+    independent = max(p.share for k, p in pairs.items() if k & {"dan", "eve"})
+    for other in ("ann", sol):
+        assert pairs[frozenset((other, "hal"))].share >= 0.75 > 2 * independent, other
 
 
 def test_independent_or_empty_work_is_not_flagged(report):
@@ -91,4 +132,4 @@ def test_the_report_lists_the_copies_first_and_runs_nothing(report):
     assert "<mark>" in page and "gus" in page  # highlighted code; the unreadable one named
     first = page.index("<h2 id='pair-1'>")
     assert "dan" not in page[first:first + 200] and "eve" not in page[first:first + 200]
-    assert page.count("<h2 id='pair-") == 21  # 7 compared (6 and the solutions): 21 pairs
+    assert page.count("<h2 id='pair-") == 28  # 8 compared (7 and the solutions): 28 pairs
