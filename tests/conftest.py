@@ -111,6 +111,19 @@ def pytest_unconfigure(config):
         build.wait()
 
 
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Records on the test item whether its call failed (``item.stash[FAILED]``), so that a
+    fixture's teardown can keep what a failure needs (the browser tests' screenshots)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():

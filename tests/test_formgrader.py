@@ -13,6 +13,7 @@ generate_feedback writes the very page `autograder feedback` writes; nbgrader's 
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -146,7 +147,8 @@ def test_the_formgrader_counts_and_lists_the_submissions(course, server):
 
 
 def test_a_fresh_server_in_the_course_starts_clean(course, server):
-    get(server, "/formgrader/manage_assignments")
+    page = get(server, "/formgrader/manage_assignments")
+    assert "alert-warning" not in page and "alert-danger" not in page  # no exchange banner
     get(server, "/formgrader/gradebook/lstm/lstm")
     log = (course / "server.log").read_text()
     assert "Unwritable directory" not in log and "is not absolute" not in log, log
@@ -193,6 +195,8 @@ def test_nbgrader_autograde_grades_in_the_sandbox(course):
              if c.cell_type == "code" for o in c.outputs]
     assert any("hidden tests of lstm_param_count: failed" in t for t in texts)  # lee's mistake
     assert records.graded_students(db, "lstm")["kim"] == stamps["kim"]  # only lee was graded again
+    with Gradebook(db) as gb:  # a re-grade keeps the time lee submitted at
+        assert str(gb.find_submission("lstm", "lee").timestamp).startswith("2023-11-14 22:13:20")
 
 
 # ----------------------------------------------------------------------------- in a browser
@@ -216,6 +220,21 @@ class Steps:
             self.page.screenshot(path=str(d / f"formgrader-{self.n}-{name}.png"), full_page=False)
 
 
+@pytest.fixture
+def steps(browser, tmp_path, request):
+    """A browser page with its Steps; when the test fails, the page as it was then is
+    one more screenshot, and the folder of them all is printed with the failure."""
+    from conftest import FAILED
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    st = Steps(page, tmp_path / "screenshots")
+    yield st
+    if request.node.stash.get(FAILED, False):
+        st.shot("failed")
+        print(f"screenshots of every step, the failure last: {st.folder}")
+    page.close()
+
+
 def submission_id(server, student):
     nbs = json.loads(get(server, "/formgrader/api/submitted_notebooks/lstm/lstm"))
     return next(n["id"] for n in nbs if n["student"] == student)
@@ -230,13 +249,12 @@ def typed(page, selector, value):
     assert resp.value.ok, resp.value.status
 
 
-def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
+def test_the_term_in_the_formgrader(course, server, steps):
     """Through the formgrader's pages only: the class with its scores, a submission with the
     student's plot and rendered math, a failed test's message, both written answers graded
     with a comment, a test's score overridden, feedback generated with the button; then export,
     feedback, --json and the formgrader agree on every figure."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    steps = Steps(page, tmp_path / "screenshots")
+    page = steps.page
     offline = []
     page.on("request", lambda r: offline.append(r.url) if not r.url.startswith(server)
             and not r.url.startswith(("data:", "about:")) else None)
@@ -248,6 +266,10 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     steps.shot("class")
     body = page.inner_text("body")
     assert "kim" in body and "lee" in body and "None" not in body  # no roster yet: the ids
+    listed = {s["student"]: s for s in json.loads(get(server, "/formgrader/api/submitted_notebooks/lstm/lstm"))}
+    for s, sub in listed.items():  # overall, code and written score, as the page shows them
+        row = page.locator("tbody tr", has_text=s).inner_text()
+        assert f"{sub['score']:g} / 22" in row and f"{sub['code_score']:g} / 18" in row and "0 / 4" in row, row
 
     page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'kim')}/?index=0")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
@@ -310,8 +332,67 @@ def test_the_term_in_the_formgrader(course, server, browser, tmp_path):
     for s in ("kim", "lee", "choi", "park"):
         assert doc[s]["total"] == subs[s]["score"] == float(rows[s]["score"]), s
 
+    # after the re-grade, `autograder feedback` writes the very pages the button wrote
+    button = {s: (course / "feedback" / s / "lstm" / "lstm.html").read_bytes() for s in subs}
+    assert cli(course, "feedback", "lstm") == 0
+    assert {s: (course / "feedback" / s / "lstm" / "lstm.html").read_bytes() for s in subs} == button
+    # and every figure of every student agrees: each grade in the formgrader, its line in the
+    # feedback page, in --json and in the export's parts
+    for s in subs:
+        grades = json.loads(get(server, f"/formgrader/api/grades?submission_id={submission_id(server, s)}"))
+        fb = button[s].decode()
+        lines = dict(re.findall(r"<tr id='(\w+)'><td>\w+</td><td>([^<]*)</td>", fb))
+        assert set(lines) == {g["name"] for g in grades}, s
+        parts = {"tests": 0.0, "written": 0.0}
+        for g in grades:
+            score = g["auto_score"] if g["manual_score"] is None else g["manual_score"]
+            part = "tests" if g["name"].startswith("test_") else "written"
+            assert (doc[s][part][g["name"]]["score"], doc[s][part][g["name"]]["max_score"]) == \
+                (score, g["max_score"]), (s, g)
+            assert lines[g["name"]] == ("not graded yet" if score is None else
+                                        f"{score:g} / {g['max_score']:g}"), (s, g)
+            parts[part] += score or 0.0
+        assert float(rows[s]["tests_score"]) == parts["tests"] == doc[s]["score"], s
+        assert rows[s]["written_score"] == ("" if s != "kim" else f"{parts['written']:g}"), s
+        pending = " so far" if s != "kim" else ""
+        assert f"<b id='total'>{subs[s]['score']:g} / 22{pending}</b>" in fb, s
 
-def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(course, server):
+
+def test_the_autograde_button_grades_in_the_sandbox(course, server, steps):
+    """Manage Submissions lists the class; its Autograde button (nbgrader's autograde, run
+    inside the Jupyter server) grades one student again as `autograder grade` does, and
+    the instructor's grades of the term stand."""
+    from autograder.grading import records
+
+    db = DB[course]
+    before = records.graded_students(db, "lstm")
+    listed = json.loads(get(server, "/formgrader/api/submissions/lstm"))
+    was = {s["student"]: s["score"] for s in listed}
+    submitted_at = {s["student"]: s["timestamp"] for s in listed}
+    page = steps.page
+    page.goto(f"{server}/formgrader?token={TOKEN}")
+    page.goto(f"{server}/formgrader/manage_submissions/lstm")
+    row = page.locator("tbody tr", has_text="choi")
+    row.wait_for()
+    assert page.locator("tbody tr").count() == 4
+    with page.expect_response(lambda r: r.url.endswith("/lstm/choi/autograde"), timeout=300_000) as resp:
+        row.locator(".autograde a").click()
+    assert resp.value.ok and json.loads(resp.value.text())["success"], resp.value.text()[-3000:]
+    page.wait_for_selector("#success-modal", state="visible")
+    steps.shot("autograde-button")
+    after = records.graded_students(db, "lstm")
+    assert after["choi"] > before["choi"]  # our grader ran, in its sandbox
+    assert {s: after[s] for s in ("kim", "lee", "park")} == {s: before[s] for s in ("kim", "lee", "park")}
+    listed = json.loads(get(server, "/formgrader/api/submissions/lstm"))
+    now = {s["student"]: s["score"] for s in listed}
+    assert now == was and now["choi"] == 16
+    assert {s["student"]: s["timestamp"] for s in listed} == submitted_at  # times kept
+    nb = nbformat.read(str(course / "autograded" / "choi" / "lstm" / "lstm.ipynb"), as_version=4)
+    assert any("hidden tests of lstm_forward: failed" in "".join(o.get("traceback", []))
+               for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+
     """nbgrader's own roster import, typed in the course folder: the names then appear in the
     formgrader and the export, and the LMS layouts carry them (a pending grade left blank)."""
     import csv
@@ -325,6 +406,7 @@ def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(cours
     assert cli(course, "export", "--to", str(course / "grades.csv")) == 0
     rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
     assert (rows["lee"]["first_name"], rows["lee"]["email"]) == ("Jae", "jae.lee@uni.example")
+    assert (rows["park"]["first_name"], rows["park"]["last_name"]) == ("", "")  # not on the roster
 
     assert cli(course, "export", "--canvas", "--to", str(course / "canvas.csv")) == 0
     canvas = list(csv.reader((course / "canvas.csv").open()))
@@ -342,4 +424,5 @@ def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(cours
     moodle = list(csv.reader((course / "moodle.csv").open()))
     assert moodle[0] == ["Username", "Email address", "First name", "Last name", "lstm"]
     assert {r[0]: r[1:4] for r in moodle[1:]}["kim"] == ["minji.kim@uni.example", "Minji", "Kim"]
+    assert {r[0]: r[1:4] for r in moodle[1:]}["park"] == ["", "", ""]
     assert {r[0]: r[4] for r in moodle[1:]} == {s: r[5] for s, r in by_login.items()}

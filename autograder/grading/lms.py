@@ -46,12 +46,11 @@ def table(rows, layout):
         body = [["Points Possible", "", "", "", "", *(f"{maximum[a]:g}" for a in assignments)]]
         for s in students:
             p = people[s]
-            name = ", ".join(x for x in (p["last_name"], p["first_name"]) if x and x != s) or s
+            name = ", ".join(x for x in (p["last_name"], p["first_name"]) if x) or s
             body.append([name, p["lms_user_id"], "", s, "", *(grade[s].get(a, "") for a in assignments)])
         return header, body
     header = ["Username", "Email address", "First name", "Last name", *assignments]
-    body = [[s, people[s]["email"], people[s]["first_name"],
-             "" if people[s]["last_name"] == s else people[s]["last_name"],
+    body = [[s, people[s]["email"], people[s]["first_name"], people[s]["last_name"],
              *(grade[s].get(a, "") for a in assignments)] for s in students]
     return header, body
 

@@ -36,7 +36,10 @@ class GradeInSandbox(Preprocessor):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / student
             folder.mkdir()
-            shutil.copy2(submitted, folder / submitted.name)  # its time is the submission's
+            shutil.copy2(submitted, folder / submitted.name)
+            stamp = submitted.parent / "timestamp.txt"  # the submission's time: kept, not now
+            if stamp.is_file():
+                shutil.copy2(stamp, folder / stamp.name)
             grade_class(course, assignment, tmp, progress=False)
         executed = course.autograded(student, assignment) / submitted.name
         return nbformat.read(str(executed), as_version=nbformat.NO_CONVERT), resources

@@ -271,6 +271,16 @@ def standings(db_url, assignment):
     return out
 
 
+def _roster_names(student):
+    """first_name and last_name of a gradebook student as a roster gave them: empty for a
+    student with no roster names (``_record`` stores the id as the last name so that the
+    formgrader shows it, not "None, None")."""
+    first, last = student.first_name or "", student.last_name or ""
+    if not first and last == student.id:
+        last = ""
+    return dict(first_name=first, last_name=last)
+
+
 def export_rows(db_url):
     """One row per student and assignment of the gradebook: the total (nbgrader's, with the
     instructor's grades), the tests' part (overrides included), the written part (empty while
@@ -281,8 +291,7 @@ def export_rows(db_url):
     rows = []
     with Gradebook(db_url) as gb:
         names = sorted(a.name for a in gb.assignments)
-        people = {s.id: dict(first_name=s.first_name or "", last_name=s.last_name or "",
-                             email=s.email or "", lms_user_id=s.lms_user_id or "")
+        people = {s.id: dict(**_roster_names(s), email=s.email or "", lms_user_id=s.lms_user_id or "")
                   for s in gb.students}
         students = sorted(people)
         max_scores = {a.name: a.max_score for a in gb.assignments}
