@@ -10,6 +10,20 @@ from autograder.grading.notebooks import (EXERCISES, SOLUTIONS, cells_by_id, not
 from coursekit.notebook import nbgrader_meta
 
 
+def mistaken(cell, replace=None):
+    """The code of solution cell ``cell`` (``solution_code``), with a simulated mistake when
+    ``replace`` (grade_id -> (old, new)) names the cell: the text old, which must be there,
+    becomes new."""
+    code = solution_code(cell)
+    gid = nbgrader_meta(cell).get("grade_id")
+    if replace and gid in replace:
+        old, new = replace[gid]
+        if old not in code:
+            raise ValueError(f"replace[{gid!r}]: {old!r} is not in the answer cell of {gid}")
+        code = code.replace(old, new)
+    return code
+
+
 def solution_namespace(assignment, functions, replace=None, root=SOLUTIONS):
     """Execute the setup cell and the answer cells of ``functions``; return the namespace.
 
@@ -22,7 +36,7 @@ def solution_namespace(assignment, functions, replace=None, root=SOLUTIONS):
     ns = {"__name__": "__main__"}
     exec(compile(cells["setup"].source, f"<{assignment}:setup>", "exec"), ns)
     for name in functions:
-        code = solution_code(cells[name], replace)
+        code = mistaken(cells[name], replace)
         exec(compile(code, f"<{assignment}:{name}>", "exec"), ns)
     return ns
 
@@ -37,5 +51,5 @@ def filled(assignment, replace=None, root=SOLUTIONS, release=EXERCISES):
         m = nbgrader_meta(cell)
         gid = m.get("grade_id")
         if m.get("solution") and gid in solved:
-            cell.source = solution_code(solved[gid], replace)
+            cell.source = mistaken(solved[gid], replace)
     return nb

@@ -17,6 +17,7 @@ import nbgrader
 import pytest
 
 from autograder.cli import main
+from autograder.grading.outcomes import Status
 
 FILES = Path(nbgrader.__file__).parent / "tests" / "apps" / "files"
 CASES = {  # assignment -> (source fixture, {student: submitted fixture})
@@ -106,9 +107,12 @@ def side_by_side(tmp_path_factory):
 
 
 def test_never_more_generous_than_nbgrader(side_by_side):
-    for (a, s), (theirs, ours, _) in side_by_side.items():
-        if theirs is not None:
-            assert ours["score"] <= theirs, (a, s, theirs, ours)
+    # nbgrader grades every case but the one its run never reached (after too_new)
+    ungraded = {key for key, (theirs, _, _) in side_by_side.items() if theirs is None}
+    assert ungraded == {("ps1", "unchanged")}
+    for key, (theirs, ours, _) in side_by_side.items():
+        if key not in ungraded:
+            assert ours["score"] <= theirs, (key, theirs, ours)
 
 
 def test_every_student_is_graded_even_where_nbgrader_is_not(side_by_side):
@@ -118,8 +122,8 @@ def test_every_student_is_graded_even_where_nbgrader_is_not(side_by_side):
     assert too_new["status"] == "unreadable" and "schema version 10" in too_new["reason"]
     assert too_new["score"] == 0
     for (a, s), (theirs, ours, _) in side_by_side.items():
-        if s != "too_new":
-            assert ours["status"] in ("graded", "timeout"), (a, s, ours)
+        if s != "too_new":  # an endless or slow cell costs its tests, not the grade's record
+            assert ours["status"] == Status.GRADED, (a, s, ours)
     assert side_by_side[("ps1", "unchanged")][0] is None  # nbgrader's run never got to it
 
 
@@ -142,4 +146,4 @@ def test_tampered_and_cheating_submissions_earn_nothing_extra(side_by_side):
     for s in ("grade_cell_changed", "locked_cell_changed", "cheat", "cheat_alt"):
         assert side_by_side[("ps1", s)][1]["score"] <= max(unchanged, 1.0), s
     loop = side_by_side[("loop", "loop")][1]
-    assert loop["status"] in ("graded", "timeout")
+    assert (loop["status"], loop["score"]) == (Status.GRADED, 0)

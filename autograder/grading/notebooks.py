@@ -52,20 +52,9 @@ def test_cells(nb):
     return out
 
 
-def solution_code(cell, replace=None):
-    """A solution cell's source with the BEGIN/END SOLUTION marker lines removed.
-
-    ``replace`` maps grade_ids to (old, new): when it names this cell, the text old (which
-    must be there) becomes new, a simulated mistake.
-    """
-    code = _SOLUTION_BLOCK.sub("", cell.source)
-    gid = nbgrader_meta(cell).get("grade_id")
-    if replace and gid in replace:
-        old, new = replace[gid]
-        if old not in code:
-            raise ValueError(f"replace[{gid!r}]: {old!r} is not in the answer cell of {gid}")
-        code = code.replace(old, new)
-    return code
+def solution_code(cell):
+    """A solution cell's source with the BEGIN/END SOLUTION marker lines removed."""
+    return _SOLUTION_BLOCK.sub("", cell.source)
 
 
 def normalize(path):
