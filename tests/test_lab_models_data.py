@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from autograder.lab import data
-from autograder.lab.models import (CarriedState, SequenceModel, detach_state, draw_continuation, fit,
-                                   global_grad_norm,
-                                   init_recurrent_)
+from autograder.lab.models import (CarriedState, SequenceModel, carried_state_scores, detach_state,
+                                   draw_continuation, fit, global_grad_norm, init_recurrent_)
 from coursekit import corpora, tasks
 
 
@@ -223,3 +222,42 @@ def test_draw_continuation_carries_the_state_and_restores_the_mode():
         for _ in range(7):
             seq.append(int(model(torch.tensor([seq]))[0][0, -1].argmax()))
     assert drawn == seq[3:]
+
+
+def test_carried_state_scores_equal_reading_each_stream_in_one_piece():
+    """Chunk k of stream b is steps k*S .. (k+1)*S - 1 of the b-th contiguous K*S ids, read from
+    the state the earlier chunks left: so each stream read in one call from zero state, scored
+    over the same steps, gives every chunk's score; the tail is not scored."""
+    torch.manual_seed(0)
+    V, B, S = 7, 3, 5
+    model = SequenceModel("lstm", 4, 6, V, vocab_size=V, num_layers=2, dropout=0.5).double().train()
+    ids = np.random.default_rng(1).integers(0, V, size=B * S * 4 + 3).astype(np.int32)
+    K = (len(ids) - 1) // (B * S)
+
+    def summed_nll(logits, y):
+        return float(torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1),
+                                                       reduction="sum"))
+
+    scores, count = carried_state_scores(model, ids, B, S, summed_nll)
+    assert model.training and count == K * B * S and len(scores) == K
+
+    model.eval()
+    expected = np.zeros(K)
+    with torch.no_grad():
+        for b in range(B):
+            stream = torch.as_tensor(ids[b * K * S : (b + 1) * K * S + 1], dtype=torch.long)
+            logits, _ = model(stream[None, :-1])
+            nll = torch.nn.functional.cross_entropy(logits[0], stream[1:], reduction="none")
+            expected += nll.reshape(K, S).sum(1).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+
+
+def test_carried_state_scores_refuse_bad_arguments_by_name():
+    model = SequenceModel("rnn", 2, 3, 4, vocab_size=4)
+    ids = np.arange(40) % 4
+    score = lambda logits, y: 0.0  # noqa: E731
+    for args, name in [((ids.astype(float), 2, 3, score), "ids"), ((ids[:6], 2, 3, score), "ids"),
+                       ((ids, 0, 3, score), "batch_size"), ((ids, 2, True, score), "seq_len"),
+                       ((ids, 2, 3, "sum"), "score")]:
+        with pytest.raises(ValueError, match=f"^{name}:"):
+            carried_state_scores(model, *args)

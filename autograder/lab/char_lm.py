@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..reference import _validate as v
 from ..reference.charlm import perplexity, temporal_softmax_loss
 from ..reference.tbptt import tbptt_batches
-from .models import CarriedState, draw_continuation, fit
+from .models import CarriedState, carried_state_scores, draw_continuation, fit
 
 __all__ = ["CharVocab", "train", "evaluate", "unigram_bpc", "surprisal", "sample",
            "hidden_trace"]
@@ -109,28 +109,12 @@ class CharVocab:
         """A sequence of ids (ints or a 1-D integer array) -> str."""
         arr = np.asarray(ids)
         if arr.size == 0:
-            return ""
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"ids: expected a 1-D sequence of integer ids, got {v.describe(arr)}")
-        if arr.min() < 0 or arr.max() >= len(self):
-            raise ValueError(f"ids: expected ids in [0, {len(self)}), got values in "
-                             f"[{arr.min()}, {arr.max()}]")
-        return "".join(self.chars[i] for i in arr.tolist())
+            return ""  # an empty list becomes a float array, which the id check would refuse
+        return "".join(self.chars[i] for i in v.token_ids("ids", arr, len(self)).tolist())
 
 
 def _describe_text(text):
     return "an empty str" if text == "" else v.describe(text)
-
-
-def _ids_array(name, ids, min_len=1):
-    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"{name}: expected a 1-D integer numpy array (vocab.encode(text)), "
-                         f"got {v.describe(ids)}")
-    if len(ids) < min_len:
-        raise ValueError(f"{name}: expected at least {min_len} ids, got {len(ids)}")
-    if len(ids) and ids.min() < 0:
-        raise ValueError(f"{name}: ids must be >= 0, got {ids.min()}")
-    return ids
 
 
 def _check_model(model):
@@ -178,7 +162,7 @@ def train(model, ids, steps, batch_size=32, seq_len=64, lr=2e-3, clip_norm=1.0, 
     device; batches are moved there.
     """
     model = _check_model(model)
-    ids = _ids_array("ids", ids, min_len=2)
+    ids = v.token_ids("ids", ids, min_len=2)
     steps = v.positive_int("steps", steps)
     B = v.positive_int("batch_size", batch_size)
     S = v.positive_int("seq_len", seq_len)
@@ -186,25 +170,20 @@ def train(model, ids, steps, batch_size=32, seq_len=64, lr=2e-3, clip_norm=1.0, 
     if clip_norm is not None:
         clip_norm = v.real("clip_norm", clip_norm, low=0.0, strict_low=True)
     if val_ids is not None:
-        _ids_array("val_ids", val_ids, min_len=2)
         eb = v.positive_int("eval_batch_size", eval_batch_size)
         es = v.positive_int("eval_seq_len", eval_seq_len)
-        if len(val_ids) < eb * es + 1:
-            raise ValueError(f"val_ids: {len(val_ids)} ids are too few for eval_batch_size={eb} and "
-                             f"eval_seq_len={es} (needs at least {eb * es + 1})")
+        v.chunkable("val_ids", v.token_ids("val_ids", val_ids, min_len=2), eb, es,
+                    names=("eval_batch_size", "eval_seq_len"))
     if eval_every is not None:
         eval_every = v.positive_int("eval_every", eval_every)
         if val_ids is None:
             raise ValueError("eval_every: given without val_ids, so there is nothing to evaluate")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback: expected a callable (step, model) or None, got {v.describe(callback)}")
+    v.function("callback", callback, allow_none=True, signature="(step, model)")
     callback_at = set(callback_at)
     for s in callback_at:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s <= steps:
             raise ValueError(f"callback_at: expected steps in [0, {steps}], got {s!r}")
-    if len(ids) < B * S + 1:
-        raise ValueError(f"ids: {len(ids)} ids are too few for batch_size={B} and seq_len={S} "
-                         f"(needs at least {B * S + 1})")
+    v.chunkable("ids", ids, B, S)
     _check_vocab_size(model, int(ids.max()))
 
     device = _device(model)
@@ -238,26 +217,12 @@ def evaluate(model, ids, batch_size=8, seq_len=256):
     Returns a dict: nll (nats per character), bpc, perplexity, chars (how many were scored).
     """
     model = _check_model(model)
-    ids = _ids_array("ids", ids, min_len=2)
-    B = v.positive_int("batch_size", batch_size)
-    S = v.positive_int("seq_len", seq_len)
-    if len(ids) < B * S + 1:
-        raise ValueError(f"ids: {len(ids)} ids are too few for batch_size={B} and seq_len={S} "
-                         f"(needs at least {B * S + 1}); pass a smaller batch_size or seq_len")
-    _check_vocab_size(model, int(ids.max()))
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    xs, ys = (a[..., 0] for a in tbptt_batches(ids.astype(np.int64, copy=False), B, S))  # (K, B, S) each
-    state, total = None, 0.0
-    for k in range(xs.shape[0]):
-        x = torch.as_tensor(xs[k], device=device)
-        logits, state = model(x, state)
-        loss, _ = temporal_softmax_loss(logits.double().cpu().numpy(), ys[k])
-        total += loss                          # every chunk has B*S steps: the mean of means is the mean
-    model.train(was_training)
-    nll = total / xs.shape[0]
-    return {"nll": nll, "bpc": nll / LN2, "perplexity": perplexity(nll), "chars": int(xs.size)}
+    _check_vocab_size(model, int(v.token_ids("ids", ids, min_len=2).max()))
+    losses, chars = carried_state_scores(
+        model, ids, batch_size, seq_len,
+        lambda logits, y: temporal_softmax_loss(logits.double().cpu().numpy(), y.cpu().numpy())[0])
+    nll = sum(losses) / len(losses)  # every chunk has B*S steps: the mean of means is the mean
+    return {"nll": nll, "bpc": nll / LN2, "perplexity": perplexity(nll), "chars": chars}
 
 
 def unigram_bpc(train_ids, eval_ids, vocab_size, alpha=1.0):
@@ -265,12 +230,10 @@ def unigram_bpc(train_ids, eval_ids, vocab_size, alpha=1.0):
     in ``train_ids`` (add-``alpha`` smoothing, so that no character of ``eval_ids`` gets
     probability zero), ignoring all context. Compare with the uniform baseline log2(vocab_size).
     """
-    train_ids = _ids_array("train_ids", train_ids)
-    eval_ids = _ids_array("eval_ids", eval_ids)
     V = v.positive_int("vocab_size", vocab_size)
+    train_ids = v.token_ids("train_ids", train_ids, V)
+    eval_ids = v.token_ids("eval_ids", eval_ids, V)
     alpha = v.real("alpha", alpha, low=0.0, strict_low=True)
-    for name, a in (("train_ids", train_ids), ("eval_ids", eval_ids)):
-        v.indices(name, a, V)
     counts = np.bincount(train_ids, minlength=V) + alpha
     log2p = np.log2(counts / counts.sum())
     return float(-log2p[eval_ids].mean())
@@ -284,7 +247,7 @@ def surprisal(model, ids):
     its mean is the bits per character of this passage.
     """
     model = _check_model(model)
-    ids = _ids_array("ids", ids, min_len=2)
+    ids = v.token_ids("ids", ids, min_len=2)
     _check_vocab_size(model, int(ids.max()))
     was_training = model.training
     model.eval()
@@ -313,9 +276,6 @@ def sample(model, vocab, prime, n, temperature=1.0, rng=0):
                          f"vocab_size={model.embed.num_embeddings}")
     if not isinstance(prime, str) or not prime:
         raise ValueError(f"prime: expected a non-empty str to start from, got {_describe_text(prime)}")
-    n = v.positive_int("n", n)
-    temperature = v.real("temperature", temperature, low=0.0)
-    rng = v.generator("rng", rng)
     x = torch.as_tensor(vocab.encode(prime), device=_device(model))[None]
     return vocab.decode(draw_continuation(model, x, n, temperature, rng))
 
@@ -328,7 +288,7 @@ def hidden_trace(model, ids):
     GRU, which have no cell). Used to look for units that track something in the text.
     """
     model = _check_model(model)
-    ids = _ids_array("ids", ids)
+    ids = v.token_ids("ids", ids)
     _check_vocab_size(model, int(ids.max()))
     was_training = model.training
     model.eval()

@@ -59,8 +59,11 @@ def analogy_questions():
 
 # ----------------------------------------------------------------------------- tasks
 def adding_tensors(batch_size, T, rng, device="cpu"):
-    """adding_problem as float32 tensors: x (B, T, 2), y (B, 1) on ``device``."""
-    x, y = adding_problem(batch_size, T, rng)
+    """adding_problem as float32 tensors: x (B, T, 2), y (B, 1) on ``device``.
+
+    rng: a numpy Generator (consumed, so successive calls draw new batches) or an int seed.
+    """
+    x, y = adding_problem(batch_size, T, v.generator("rng", rng))
     return (torch.as_tensor(x, dtype=torch.float32, device=device),
             torch.as_tensor(y, dtype=torch.float32, device=device))
 
@@ -69,9 +72,12 @@ def remember_first_tensors(batch_size, T, rng, device="cpu"):
     """A memory task: report at step T the value seen at step 1.
 
     Each input step is (value, marker): values ~ U(-1, 1), the marker is 1 at the first step
-    and 0 elsewhere. Returns x (B, T, 2), y (B, 1) = x[:, 0, :1], float32 on ``device``.
+    and 0 elsewhere; rng is a numpy Generator or an int seed.
+    Returns x (B, T, 2), y (B, 1) = x[:, 0, :1], float32 on ``device``.
     """
-    values = rng.uniform(-1, 1, size=(batch_size, T))
+    batch_size = v.positive_int("batch_size", batch_size)
+    T = v.positive_int("T", T)
+    values = v.generator("rng", rng).uniform(-1, 1, size=(batch_size, T))
     markers = np.zeros((batch_size, T))
     markers[:, 0] = 1.0
     x = np.stack([values, markers], axis=2)

@@ -44,7 +44,7 @@ def make_adding_model(name, hidden_size, seed=0, forget_bias=None):
     """
     v.one_of("name", name, sorted(MODELS))
     cell, scheme = MODELS[name]
-    torch.manual_seed(seed)
+    torch.manual_seed(v.integer("seed", seed, low=0))  # init_recurrent_ seeds numpy with it too
     model = SequenceModel(cell, 2, hidden_size, 1)
     init_recurrent_(model.rnn, scheme, seed=seed)
     if forget_bias is not None:
@@ -105,6 +105,8 @@ def train_adding(name, T, hidden_size=32, batch_size=64, steps=1000, lr=1e-2, cl
     seconds (CPU seconds this process spent), state (the trained model's state_dict,
     on the CPU: load it into ``make_adding_model(name, hidden_size)``).
     """
+    seed = v.integer("seed", seed, low=0)  # numpy's seed lists below take no negative entry
+    T = v.positive_int("T", T)
     if threads:
         torch.set_num_threads(threads)
     t0 = time.process_time()
@@ -165,7 +167,7 @@ class StepLSTM(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, step_fn):
         super().__init__()
         H = hidden_size
-        self.step_fn = step_fn
+        self.step_fn = v.function("step_fn", step_fn, signature="(x, h, c, Wx, Wh, b) -> (h_next, c_next)")
         self.Wx = nn.Parameter(torch.zeros(input_size, 4 * H))
         self.Wh = nn.Parameter(torch.zeros(H, 4 * H))
         self.b = nn.Parameter(torch.zeros(4 * H))

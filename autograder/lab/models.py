@@ -16,6 +16,7 @@ from torch import nn
 from ..reference import _validate as v
 from ..reference.charlm import sample_next
 from ..reference.init import orthogonal
+from ..reference.tbptt import tbptt_batches
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -129,9 +130,7 @@ class CarriedState:
     """
 
     def __init__(self, chunk_loss, period):
-        if not callable(chunk_loss):
-            raise ValueError(f"chunk_loss: expected a callable (out, *targets) -> loss, got {v.describe(chunk_loss)}")
-        self.chunk_loss = chunk_loss
+        self.chunk_loss = v.function("chunk_loss", chunk_loss, signature="(out, *targets) -> loss")
         self.period = v.positive_int("period", period)
         self.state = None
         self.calls = 0
@@ -163,9 +162,9 @@ def fit(model, batches, loss_fn, steps, lr=1e-3, clip_norm=None, clip_value=None
     """
     v.one_of("optimizer", optimizer, OPTIMIZERS)
     steps = v.positive_int("steps", steps)
-    for name, fn in (("batches", batches), ("loss_fn", loss_fn), ("after_step", after_step)):
-        if fn is not None and not callable(fn):
-            raise ValueError(f"{name}: expected a callable, got {v.describe(fn)}")
+    v.function("batches", batches, signature="step -> batch")
+    v.function("loss_fn", loss_fn, signature="(model, *batch) -> loss")
+    v.function("after_step", after_step, allow_none=True, signature="(updates, model, history)")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = OPTIMIZERS[optimizer](params, lr=lr)
     hist = History()
@@ -201,8 +200,13 @@ def draw_continuation(model, x, n, temperature, rng):
     """Read the prime ``x`` (1, T) of token ids, then draw ``n`` ids one at a time, each by
     ``reference.sample_next`` from the last step's logits and fed back with the carried
     state. ``model`` maps (ids, state) to (logits (1, T, V), state), as SequenceModel's
-    language models do; it runs in eval mode, its mode restored after.
+    language models do; it runs in eval mode, its mode restored after. ``n``: a positive int;
+    ``temperature``: >= 0 (0 is argmax); ``rng``: a numpy Generator or an int seed (one
+    generator for all n draws).
     Returns the list of the n drawn ids (the prime excluded)."""
+    n = v.positive_int("n", n)
+    temperature = v.real("temperature", temperature, low=0.0)
+    rng = v.generator("rng", rng)
     was_training = model.training
     model.eval()
     logits, state = model(x)
@@ -212,3 +216,34 @@ def draw_continuation(model, x, n, temperature, rng):
         logits, state = model(torch.tensor([[out[-1]]], device=x.device), state)
     model.train(was_training)
     return out
+
+
+@torch.no_grad()
+def carried_state_scores(model, ids, batch_size, seq_len, score):
+    """Score a held-out token stream chunk by chunk, read as stateful truncated BPTT reads it.
+
+    ``ids`` (L,), of any integer dtype, is cut by ``reference.tbptt_batches`` into
+    ``batch_size`` streams and K chunks of ``seq_len`` steps; the model reads chunk after chunk
+    from zero state with the state carried over (as in training), in eval mode, its mode
+    restored after. ``model`` maps (ids (B, S), state) to (logits (B, S, V), state), as
+    SequenceModel's language models do. ``score(logits (B, S, V), y (B, S))``, with y the next
+    ids as an int64 tensor on the model's device, gives a chunk's score (e.g. its summed or
+    mean loss).
+    Returns (scores, count): the list of the K chunks' scores in order, and the number
+    K * batch_size * seq_len of tokens scored.
+    """
+    B = v.positive_int("batch_size", batch_size)
+    S = v.positive_int("seq_len", seq_len)
+    v.chunkable("ids", v.token_ids("ids", ids, min_len=2), B, S)
+    v.function("score", score, signature="(logits, y) -> float")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    xs, ys = (torch.as_tensor(a[..., 0], device=device)  # (K, B, S) each
+              for a in tbptt_batches(ids.astype(np.int64, copy=False), B, S))
+    state, scores = None, []
+    for x, y in zip(xs, ys):
+        logits, state = model(x, state)
+        scores.append(score(logits, y))
+    model.train(was_training)
+    return scores, int(ys.numel())

@@ -51,11 +51,10 @@ def gru_states_with_state_dropout(cell, x, p, mode, seed=0):
     Differentiable with respect to the cell's parameters and x.
     """
     v.one_of("mode", mode, MASK_MODES)
-    if not 0.0 <= v.real("p", p, low=0.0) < 1.0:
-        raise ValueError(f"p: expected 0 <= p < 1, got {p!r}")
+    v.probability("p", p)
+    gen = v.torch_generator("seed", seed)
     N, T, _ = x.shape
     H = cell.hidden_size
-    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
 
     def draw():
         m = (torch.rand(N, H, generator=gen) >= p).to(x.dtype) / (1.0 - p)
@@ -107,11 +106,13 @@ class StateDropoutGRU(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.0, mode="none",
                  update_bias=None, seed=0):
         super().__init__()
-        torch.manual_seed(seed)
+        v.probability("p", p)
+        v.one_of("mode", mode, MASK_MODES)
+        torch.manual_seed(v.integer("seed", seed))  # the initialization; the masks get their own stream
         self.cell = nn.GRUCell(input_size, hidden_size)
         self.head = nn.Linear(hidden_size, output_size)
         self.p, self.mode = p, mode
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = v.torch_generator("seed", seed)
         if update_bias is not None:
             H = hidden_size
             with torch.no_grad():  # gate order r, z, n
@@ -159,11 +160,11 @@ def rnn_preactivation_stats(T, hidden_size, gain, layer_norm, activation="tanh",
     Returns a dict of arrays (T,): "std" (the standard deviation over the H units of what
     enters phi, averaged over the batch) and "saturated" (the fraction of units with
     |h_t| > 0.99: tanh's flat region; for ReLU the fraction of units above 0.99).
+    ``seed`` (an int or a CPU torch.Generator) draws W_hh, W_xh and x.
     """
-    if activation not in ("tanh", "relu"):
-        raise ValueError(f"activation: expected 'tanh' or 'relu', got {activation!r}")
+    v.one_of("activation", activation, ("tanh", "relu"))
     phi = torch.tanh if activation == "tanh" else torch.relu
-    g = torch.Generator().manual_seed(seed)
+    g = v.torch_generator("seed", seed)
     H = hidden_size
     W_hh = torch.randn(H, H, generator=g, dtype=torch.float64) * gain / np.sqrt(H)
     W_xh = torch.randn(1, H, generator=g, dtype=torch.float64)

@@ -36,7 +36,6 @@ Device-agnostic: ``device=None`` picks CUDA when there is one.
 from __future__ import annotations
 
 import enum
-import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..reference._validate import generator, positive_int, real
+from ..reference._validate import function, generator, integer, positive_int, real
+from ..reference._validate import token_ids as check_token_ids  # the name of train_skipgram's argument
 
 __all__ = [
     "subsample_keep_prob", "epoch_pairs", "SkipGramLoss", "SkipGramConfig", "SkipGramStats", "SkipGramRun", "train_skipgram",
@@ -63,21 +63,6 @@ def _counts(counts, vocab_size=None):
     if not np.all(np.isfinite(counts)) or counts.min() < 0 or counts.sum() <= 0:
         raise ValueError("counts: expected finite non-negative counts with a positive sum")
     return counts.astype(np.float64)
-
-
-def _token_ids(token_ids, vocab_size):
-    if not isinstance(token_ids, np.ndarray) or token_ids.ndim != 1 or not np.issubdtype(
-        token_ids.dtype, np.integer
-    ):
-        raise ValueError(f"token_ids: expected a 1-D integer numpy array, got {token_ids!r:.80}")
-    if token_ids.size < 2:
-        raise ValueError(f"token_ids: expected at least 2 tokens, got {token_ids.size}")
-    if token_ids.min() < 0 or token_ids.max() >= vocab_size:
-        raise ValueError(
-            f"token_ids: expected ids in [0, {vocab_size}) (vocab_size), got values in "
-            f"[{token_ids.min()}, {token_ids.max()}]"
-        )
-    return token_ids.astype(np.int64, copy=False)
 
 
 # ----------------------------------------------------------------------------- data
@@ -233,8 +218,7 @@ class SkipGramConfig:
             raise ValueError(f"min_lr: expected at most lr={lr}, got {self.min_lr}")
         if not isinstance(self.shrink_window, (bool, np.bool_)):
             raise ValueError(f"shrink_window: expected True or False, got {self.shrink_window!r}")
-        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, (bool, np.bool_)):
-            raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+        integer("seed", self.seed, low=0)  # numpy's generators take no negative seed
         try:
             object.__setattr__(self, "loss", SkipGramLoss(self.loss))  # frozen: set once, here
         except ValueError:
@@ -292,12 +276,11 @@ def train_skipgram(token_ids, vocab_size, counts, config=SkipGramConfig(), *, de
     Returns a ``SkipGramRun`` (embeddings, output_vectors, stats).
     """
     V = positive_int("vocab_size", vocab_size)
-    ids = _token_ids(token_ids, V)
+    ids = check_token_ids("token_ids", token_ids, V, min_len=2).astype(np.int64, copy=False)
     c = _counts(counts, V)
     if not isinstance(config, SkipGramConfig):
         raise ValueError(f"config: expected a SkipGramConfig, got {config!r:.80}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback: expected a callable or None, got {callback!r}")
+    function("callback", callback, allow_none=True, signature="(epoch, embeddings, stats)")
     if num_threads is not None:
         num_threads = positive_int("num_threads", num_threads)
     if device is None:
@@ -412,11 +395,7 @@ def log_normalizers(embeddings, output_vectors, centers):
     if not isinstance(output_vectors, np.ndarray) or output_vectors.shape != embeddings.shape:
         raise ValueError(f"output_vectors: expected a numpy array of shape {embeddings.shape} "
                          f"(as embeddings), got {output_vectors!r:.80}")
-    if not isinstance(centers, np.ndarray) or centers.ndim != 1 or not np.issubdtype(
-            centers.dtype, np.integer) or (centers.size and (
-            centers.min() < 0 or centers.max() >= embeddings.shape[0])):
-        raise ValueError(f"centers: expected a 1-D integer array of rows in [0, "
-                         f"{embeddings.shape[0]}), got {centers!r:.80}")
+    check_token_ids("centers", centers, embeddings.shape[0], min_len=0)
     S = embeddings[centers].astype(np.float64) @ output_vectors.T.astype(np.float64)  # (M, V)
     m = S.max(axis=1, keepdims=True)  # log-sum-exp, shifted: scores can be large
     return m[:, 0] + np.log(np.exp(S - m).sum(axis=1))

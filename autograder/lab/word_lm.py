@@ -22,8 +22,7 @@ from torch import nn
 from coursekit.corpora import build_vocab, shakespeare_plays, shakespeare_text, tokenize_words
 
 from ..reference import _validate as v
-from ..reference.tbptt import tbptt_batches
-from .models import SequenceModel, draw_continuation
+from .models import SequenceModel, carried_state_scores, draw_continuation
 
 __all__ = ["EOS", "UNK", "WordCorpus", "word_tokens", "shakespeare_words", "KneserNey", "WordLM",
            "parameter_count", "evaluate", "sample", "save", "load"]
@@ -131,7 +130,7 @@ class KneserNey:
     def fit(self, ids, vocab_size):
         """Count the n-grams of one id stream (1-D int array, ids in [0, vocab_size)); returns self."""
         self.V = v.positive_int("vocab_size", vocab_size)
-        ids = _stream("ids", ids, self.V)
+        ids = v.token_ids("ids", ids, self.V)
         toks = ids.tolist()
         n = self.order
         grams = collections.Counter(tuple(toks[i:i + n]) for i in range(len(toks) - n + 1))
@@ -169,7 +168,7 @@ class KneserNey:
 
     def nll(self, ids):
         """Mean negative log-likelihood (nats) of ids[1:], each word given the ids before it."""
-        ids = _stream("ids", ids, self.V, min_len=2).tolist()
+        ids = v.token_ids("ids", ids, self.V, min_len=2).tolist()
         n = self.order
         return -sum(math.log(self.prob(ids[max(0, t - n + 1):t], ids[t]))
                     for t in range(1, len(ids))) / (len(ids) - 1)
@@ -177,15 +176,6 @@ class KneserNey:
     def perplexity(self, ids):
         """exp of ``nll(ids)``: the perplexity per word."""
         return math.exp(self.nll(ids))
-
-
-def _stream(name, ids, vocab_size, min_len=1):
-    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"{name}: expected a 1-D integer numpy array of word ids, got {v.describe(ids)}")
-    if len(ids) < min_len:
-        raise ValueError(f"{name}: expected at least {min_len} ids, got {len(ids)}")
-    v.indices(name, ids, vocab_size)
-    return ids
 
 
 # ----------------------------------------------------------------------------- the LSTM
@@ -204,9 +194,7 @@ class WordLM(SequenceModel):
         vocab_size = v.positive_int("vocab_size", vocab_size)
         embed_size = v.positive_int("embed_size", embed_size)
         hidden_size = v.positive_int("hidden_size", hidden_size)
-        dropout = v.real("dropout", dropout, low=0.0)
-        if dropout >= 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        dropout = v.probability("dropout", dropout)
         if tie and embed_size != hidden_size:
             raise ValueError(f"tie: tied weights need embed_size == hidden_size, got "
                              f"{embed_size} and {hidden_size}")
@@ -245,24 +233,13 @@ def evaluate(model, ids, batch_size=16, seq_len=128):
     """
     if not isinstance(model, WordLM):
         raise ValueError(f"model: expected a WordLM, got {v.describe(model)}")
-    ids = _stream("ids", ids, model.embed.num_embeddings, min_len=2)
-    B = v.positive_int("batch_size", batch_size)
-    S = v.positive_int("seq_len", seq_len)
-    if len(ids) < B * S + 1:
-        raise ValueError(f"ids: {len(ids)} ids are too few for batch_size={B} and seq_len={S} "
-                         f"(needs at least {B * S + 1})")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    xs, ys = (torch.as_tensor(a[..., 0], device=device) for a in tbptt_batches(ids, B, S))
-    state, total = None, 0.0
-    for x, y in zip(xs, ys):
-        logits, state = model(x, state)
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                       reduction="sum"))
-    model.train(was_training)
-    nll = total / ys.numel()
-    return {"nll": nll, "perplexity": math.exp(nll), "words": int(ys.numel())}
+    v.token_ids("ids", ids, model.embed.num_embeddings, min_len=2)
+    sums, words = carried_state_scores(
+        model, ids, batch_size, seq_len,
+        lambda logits, y: float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                reduction="sum")))
+    nll = sum(sums) / words
+    return {"nll": nll, "perplexity": math.exp(nll), "words": words}
 
 
 @torch.no_grad()
@@ -282,9 +259,6 @@ def sample(model, corpus, prime, n, temperature=1.0, rng=0):
     words = word_tokens(prime) if isinstance(prime, str) else None
     if not words:
         raise ValueError(f"prime: expected a str with at least one word, got {prime!r}")
-    n = v.positive_int("n", n)
-    temperature = v.real("temperature", temperature, low=0.0)
-    rng = v.generator("rng", rng)
     device = next(model.parameters()).device
     x = torch.tensor([[index.get(w, index[UNK]) for w in words[:-1]]], device=device)  # no final <eos>
     return corpus.decode(draw_continuation(model, x, n, temperature, rng))

@@ -155,6 +155,77 @@ def generator(name, value, allow_none=False):
     raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
 
 
+def torch_generator(name, value):
+    """Return a CPU torch.Generator from ``value``: an int seed (a new generator seeded with it)
+    or a CPU torch.Generator (returned as is); raise ValueError otherwise."""
+    import torch  # here, not at the top: the NumPy references must not need torch
+
+    if isinstance(value, torch.Generator):
+        if value.device.type != "cpu":
+            raise ValueError(f"{name}: expected a torch.Generator on the CPU, got one on {value.device}")
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: expected an int seed or a CPU torch.Generator, got {describe(value)}")
+    return torch.Generator().manual_seed(int(value))
+
+
+def integer(name, value, low=None):
+    """Return ``value`` as an int, or raise ValueError unless it is an integer (bool refused)
+    that is at least ``low`` (when given)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def probability(name, value):
+    """Return ``value`` as a float, or raise ValueError unless it is a real number in [0, 1)
+    (a drop probability: 1 would drop everything)."""
+    p = real(name, value)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return p
+
+
+def function(name, value, allow_none=False, signature=""):
+    """Return ``value`` if it is callable (or, with ``allow_none``, None), else raise ValueError.
+
+    ``signature`` (e.g. "(step, model)") describes the expected call in the message.
+    """
+    if callable(value) or (value is None and allow_none):
+        return value
+    expected = "a callable" + (f" {signature}" if signature else "") + (" or None" if allow_none else "")
+    raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
+
+
+def token_ids(name, value, size=None, min_len=1):
+    """Check a 1-D integer numpy array of token ids (L,) with L >= min_len and every id in
+    [0, size) (in [0, inf) when ``size`` is None). Returns the array (never a copy)."""
+    if not isinstance(value, np.ndarray) or value.ndim != 1 or not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"{name}: expected a 1-D integer numpy array of token ids, got {describe(value)}")
+    if len(value) < min_len:
+        raise ValueError(f"{name}: expected at least {min_len} ids, got {len(value)}")
+    if size is not None:
+        return indices(name, value, size)
+    if len(value) and value.min() < 0:
+        raise ValueError(f"{name}: expected ids >= 0, got values in [{value.min()}, {value.max()}]")
+    return value
+
+
+def chunkable(name, value, batch_size, seq_len, names=("batch_size", "seq_len")):
+    """Check that the series ``value`` (L, ...) fills at least one chunk of ``batch_size``
+    streams of ``seq_len`` steps with their next-step targets, as stateful truncated BPTT cuts
+    it (L >= batch_size * seq_len + 1). ``names``: the arguments batch_size and seq_len came
+    from, for the message. Returns ``value``."""
+    need = batch_size * seq_len + 1
+    if len(value) < need:
+        b, s = names
+        raise ValueError(f"{name}: {len(value)} values are too few for {b}={batch_size} and "
+                         f"{s}={seq_len} (needs at least {need}); pass a smaller {b} or {s}")
+    return value
+
+
 def index(name, value, size):
     """Return ``value`` as an int in [0, size), or raise ValueError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
