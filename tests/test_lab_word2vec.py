@@ -250,6 +250,11 @@ def test_bad_arguments_of_the_helpers():
         subsample_keep_prob(np.array([0, 0]), 1e-3)
     with pytest.raises(ValueError, match=names("window")):
         epoch_pairs(np.arange(5), 0)
+    for bad in (np.arange(5.0), [0, 1, 2], np.array([0, -1, 2]), np.arange(6).reshape(2, 3)):
+        with pytest.raises(ValueError, match=names("token_ids")):
+            epoch_pairs(bad, 2)
+    with pytest.raises(ValueError, match=names("token_ids")):  # an id past keep_prob's words
+        epoch_pairs(np.array([0, 1, 5]), 2, keep_prob=np.ones(3))
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -257,3 +257,28 @@ def test_an_int_seed_and_its_generator_give_the_same_task_batches():
     for make in (adding_tensors, remember_first_tensors):
         for a, b in zip(make(3, 5, 4), make(3, 5, np.random.default_rng(4))):
             assert torch.equal(a, b)
+
+
+def test_counts_are_checked_by_one_helper():
+    """Word counts: the reference's noise distribution and the lab's subsampling and
+    skip-gram training refuse the same bad counts, naming the argument."""
+    from autograder.lab.word2vec import subsample_keep_prob
+    from autograder.reference import noise_distribution
+
+    assert v.counts("counts", np.array([3, 0, 1])).dtype == np.float64
+    for bad in (np.array([]), np.array([1.0, np.nan]), np.array([-1, 2]), np.zeros(3), [1, 2],
+                np.ones((2, 2)), np.array(["a"])):
+        for fn in (lambda c: v.counts("counts", c), noise_distribution,
+                   lambda c: subsample_keep_prob(c, 1e-3)):
+            with pytest.raises(ValueError, match=r"^counts: expected"):
+                fn(bad)
+    with pytest.raises(ValueError, match=r"^counts: expected shape \(4,\)"):
+        v.counts("counts", np.ones(3), size=4)
+
+
+def test_tbptt_batches_says_when_a_series_is_too_short():
+    from autograder.reference import tbptt_batches
+
+    with pytest.raises(ValueError, match=r"^series: 8 values are too few for batch_size=2 and seq_len=4"):
+        tbptt_batches(np.arange(8), 2, 4)
+    assert tbptt_batches(np.arange(9), 2, 4)[0].shape == (1, 2, 4, 1)

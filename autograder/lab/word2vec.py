@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..reference._validate import counts as check_counts
 from ..reference._validate import function, generator, integer, positive_int, real
 from ..reference._validate import token_ids as check_token_ids  # the name of train_skipgram's argument
 
@@ -53,18 +54,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- argument checks
-def _counts(counts, vocab_size=None):
-    if not isinstance(counts, np.ndarray) or counts.ndim != 1 or counts.size == 0 or not (
-        np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)
-    ):
-        raise ValueError(f"counts: expected a 1-D numeric numpy array of word counts, got {counts!r:.80}")
-    if vocab_size is not None and counts.shape[0] != vocab_size:
-        raise ValueError(f"counts: expected shape ({vocab_size},) (vocab_size), got {counts.shape}")
-    if not np.all(np.isfinite(counts)) or counts.min() < 0 or counts.sum() <= 0:
-        raise ValueError("counts: expected finite non-negative counts with a positive sum")
-    return counts.astype(np.float64)
-
-
 # ----------------------------------------------------------------------------- data
 def subsample_keep_prob(counts, sample, formula="code"):
     """Probability of keeping each occurrence of each word when subsampling frequent words.
@@ -77,7 +66,7 @@ def subsample_keep_prob(counts, sample, formula="code"):
     ``sample=0`` disables subsampling (every probability is 1).
     Returns a float64 array (V,).
     """
-    c = _counts(counts)
+    c = check_counts("counts", counts)
     t = real("sample", sample, 0.0)
     if formula not in ("code", "paper"):
         raise ValueError(f"formula: expected 'code' or 'paper', got {formula!r}")
@@ -105,7 +94,8 @@ def epoch_pairs(token_ids, window, keep_prob=None, shrink_window=True, rng=None)
     """
     window = positive_int("window", window)
     rng = generator("rng", 0 if rng is None else rng)
-    ids = np.asarray(token_ids, dtype=np.int64)
+    size = None if keep_prob is None else len(keep_prob)
+    ids = check_token_ids("token_ids", token_ids, size).astype(np.int64, copy=False)
     if keep_prob is not None:
         ids = ids[rng.random(ids.shape[0]) < keep_prob[ids]]
     L = ids.shape[0]
@@ -277,7 +267,7 @@ def train_skipgram(token_ids, vocab_size, counts, config=SkipGramConfig(), *, de
     """
     V = positive_int("vocab_size", vocab_size)
     ids = check_token_ids("token_ids", token_ids, V, min_len=2).astype(np.int64, copy=False)
-    c = _counts(counts, V)
+    c = check_counts("counts", counts, V)
     if not isinstance(config, SkipGramConfig):
         raise ValueError(f"config: expected a SkipGramConfig, got {config!r:.80}")
     function("callback", callback, allow_none=True, signature="(epoch, embeddings, stats)")

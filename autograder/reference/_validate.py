@@ -213,6 +213,22 @@ def token_ids(name, value, size=None, min_len=1):
     return value
 
 
+def counts(name, value, size=None):
+    """Check word counts: a 1-D numeric numpy array (V,), V >= 1 (V == size when given),
+    finite, non-negative, with a positive sum. Returns them as float64 (V,)."""
+    if not isinstance(value, np.ndarray) or not (
+        np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
+    ):
+        raise ValueError(f"{name}: expected a numeric numpy array of shape (V,), got {describe(value)}")
+    if value.ndim != 1 or value.size == 0:
+        raise ValueError(f"{name}: expected shape (V,) with V >= 1, got {value.shape}")
+    if size is not None and value.shape[0] != size:
+        raise ValueError(f"{name}: expected shape ({size},) (the vocabulary size), got {value.shape}")
+    if not np.all(np.isfinite(value)) or value.min() < 0 or value.sum() <= 0:
+        raise ValueError(f"{name}: expected finite non-negative counts with a positive sum")
+    return value.astype(np.float64)
+
+
 def chunkable(name, value, batch_size, seq_len, names=("batch_size", "seq_len")):
     """Check that the series ``value`` (L, ...) fills at least one chunk of ``batch_size``
     streams of ``seq_len`` steps with their next-step targets, as stateful truncated BPTT cuts

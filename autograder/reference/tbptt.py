@@ -30,13 +30,8 @@ def tbptt_batches(series, batch_size, seq_len):
             "int" if np.issubdtype(series.dtype, np.integer) else np.float64)
     B = v.positive_int("batch_size", batch_size)
     S = v.positive_int("seq_len", seq_len)
-    data = series.reshape(len(series), -1)
+    data = v.chunkable("series", series, B, S).reshape(len(series), -1)
     K = (len(data) - 1) // (B * S)
-    if K == 0:
-        raise ValueError(
-            f"series: length {len(series)} is too short for batch_size={B} and seq_len={S} "
-            f"(needs at least {B * S + 1} values)"
-        )
     n = K * B * S
 
     def chunk(a):  # (n, D) -> (B, K*S, D) streams -> (B, K, S, D) -> (K, B, S, D)

@@ -198,14 +198,7 @@ def noise_distribution(counts, power=0.75):
     - power: exponent, 0.75 in word2vec (flattens the unigram distribution)
     Returns probs (V,) float64 summing to 1.
     """
-    if not isinstance(counts, np.ndarray) or not (
-        np.issubdtype(counts.dtype, np.integer) or np.issubdtype(counts.dtype, np.floating)
-    ):
-        raise ValueError(f"counts: expected a numeric numpy array of shape (V,), got {v.describe(counts)}")
-    if counts.ndim != 1 or counts.size == 0:
-        raise ValueError(f"counts: expected shape (V,) with V >= 1, got {counts.shape}")
-    if not np.all(np.isfinite(counts)) or counts.min() < 0 or counts.sum() <= 0:
-        raise ValueError("counts: expected finite non-negative counts with a positive sum")
+    v.counts("counts", counts)
     power = v.real("power", power, low=0.0)
     w = counts.astype(np.float64) ** power
     w[counts == 0] = 0.0  # 0 ** 0 would give unseen words mass
