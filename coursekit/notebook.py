@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-CELL_TIMEOUT = 120  # seconds; the longest solution cell (an experiment) takes under 30
+CELL_TIMEOUT = 120  # seconds; room for the longest solution cell (an experiment) on a loaded machine
 
 
 def nbgrader_meta(cell):

@@ -335,3 +335,212 @@ def test_only_a_usage_error_is_reported_as_one(course, monkeypatch, capsys):
         cli.main(["report", "toy", "--course", str(course)])
     assert main(["grade", "toy", str(course / "no such folder"), "--course", str(course)]) == 2
     assert "submissions:" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the path's fields
+def test_what_a_kernel_must_not_read_is_made_in_one_place(tmp_path):
+    """``runner.hidden_paths``: the course (solutions/, submitted/, autograded/, feedback/),
+    the class's folder, the gradebook's folder, the grader's package (the checks and the
+    reference), the job's folder and a worker's inbox, each resolved and once."""
+    import dataclasses
+    from pathlib import Path
+
+    import autograder
+    from autograder.grading import runner
+
+    course, folder, db = tmp_path / "course", tmp_path / "class", tmp_path / "db"
+    private = runner.Private(str(course), str(folder), f"sqlite:///{db / 'gradebook.db'}")
+    package = str(Path(autograder.__file__).resolve().parent)
+    job, inbox = tmp_path / "grade-1", tmp_path / "inbox"
+    assert runner.hidden_paths(private, job, inbox) == [
+        str(course), str(folder), str(db), package, str(job), str(inbox)]
+    hidden = runner.hidden_paths(private, job)
+    for place in (course / "solutions", course / "submitted", course / "autograded",
+                  course / "feedback", db / "gradebook.db", Path(package) / "checks",
+                  Path(package) / "reference", job / "io" / "job.json", job / "work"):
+        assert any(str(place).startswith(h + "/") for h in hidden), place
+    # a gradebook on a server has no folder; the course's own gradebook is in the course
+    server = runner.Private(str(course), str(folder), "postgresql://grader@db/course")
+    assert runner.hidden_paths(server, job) == [str(course), str(folder), package, str(job)]
+    inside = runner.Private(str(course), str(course / "submitted"),
+                            f"sqlite:///{course / 'gradebook.db'}")
+    assert runner.hidden_paths(inside, job) == [str(course), str(course / "submitted"),
+                                                package, str(job)]
+    assert "hidden" not in {f.name for f in dataclasses.fields(runner.Limits)}  # configuration
+
+
+def test_every_route_hides_what_hidden_paths_makes(course, tmp_path, monkeypatch):
+    """The command hands ``runner.grade`` the course's places (a Private, Limits left as
+    configured); ``execute`` writes hidden_paths' list into job.json, which a grading
+    process started cold or forked warm reads alike; the grading process gives it to its
+    Kernel unchanged, whose sandbox spec is made from it alone (``kernel.readable``). The
+    cluster's route is in test_grading_cluster."""
+    import dataclasses
+    from pathlib import Path
+
+    from autograder.grading import child, classroom, kernel, runner
+    from autograder.grading.course import Course
+    from autograder.grading.outcomes import Status
+
+    # the command: the course's places travel as a Private; the Limits stay as given
+    seen = []
+
+    def fake_grade(source, sub, limits, warm, private):
+        seen.append((limits, private))
+        return runner.zero(source, sub.student, Status.MISSING, "not graded here")
+
+    class Idle:
+        def wait(self):
+            return None
+
+    monkeypatch.setattr(runner, "grade", fake_grade)
+    monkeypatch.setattr(kernel, "start_zygotes", lambda stack, threads=None: (Idle(), Idle()))
+    root = tmp_path / "course"
+    (root / "solutions" / "toy").mkdir(parents=True)
+    nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
+    write(tmp_path / "class" / "kim", "toy.ipynb", released(course))
+    limits = runner.Limits(threads=1)
+    before = dataclasses.replace(limits)
+    classroom.grade_class(Course(root), "toy", tmp_path / "class", jobs=1, limits=limits,
+                          progress=False)
+    assert limits == before and seen[0][0] == before
+    assert seen[0][1] == runner.Private(str(root.resolve()), str((tmp_path / "class").resolve()),
+                                        f"sqlite:///{root.resolve() / 'gradebook.db'}")
+
+    # execute: job.json holds hidden_paths' list for this job's folder
+    jobs = []
+
+    def fake_child(job, limits, warm):
+        jobs.append(json.loads(job.read_text()))
+        return "", False, False
+
+    monkeypatch.setattr(runner, "_run_child", fake_child)
+    private = seen[0][1]
+    runner.execute(toy_source(), runner.Limits(), private=private)
+    job = jobs[0]
+    assert job["hidden"] == runner.hidden_paths(private, Path(job["out_dir"]).parent)
+
+    # the grading process: its Kernel gets the list as it is
+    class NoKernel:
+        def __init__(self, work, chan, hidden=(), sandbox=None, zygote=None):
+            self.hidden, self.proc = list(hidden), None
+
+        def start(self):
+            raise RuntimeError("the kernel did not start")
+
+    monkeypatch.setattr(kernel, "Kernel", NoKernel)
+    nb_path = tmp_path / "job" / "submission.ipynb"
+    nb_path.parent.mkdir()
+    nbformat.write(toy_source(), str(nb_path))
+    grading = child.Grading({**job, "notebook": str(nb_path), "out_dir": str(nb_path.parent)})
+    grading.run()
+    assert grading.kernel.hidden == job["hidden"]
+    monkeypatch.undo()
+
+    # the kernel's sandbox: what it may read is decided on that list alone
+    asked = []
+    monkeypatch.setattr(kernel, "readable", lambda hidden: asked.append(hidden) or ([], {}, []))
+    k = kernel.Kernel(tmp_path / "work", tmp_path / "grade" / "chan" / "k1", hidden=job["hidden"])
+    k.spec(None, [])
+    assert asked == [job["hidden"]]
+
+
+def test_how_a_run_ended_is_read_from_typed_fields(tmp_path, monkeypatch):
+    """The Status of a submission follows status.json's ``finished`` (and the time limit,
+    and a failed grading process), never whether a text is empty; the words for the
+    instructor are ``why_stopped``; the compute time is the sum of ``cell_seconds``."""
+    from autograder.grading import child, kernel, runner
+    from autograder.grading.submissions import Submission
+
+    path = write(tmp_path / "kim", "toy.ipynb", toy_source())
+
+    def graded(status, timed_out=False, failed=False):
+        def fake_child(job, limits, warm):
+            out = job.parent
+            nbformat.write(toy_source(), str(out / "executed.ipynb"))
+            (out / "verdicts.json").write_text(json.dumps(
+                {"test_double": {"passed": True, "message": "", "kind": None, "hint": None}}))
+            (out / "status.json").write_text(json.dumps(status))
+            problem = "the notebook ran past the time limit of 9 s" if timed_out else \
+                "the grading process failed (OSError: x)" if failed else ""
+            return problem, timed_out, failed
+
+        monkeypatch.setattr(runner, "_run_child", fake_child)
+        return runner.grade(toy_source(), Submission("kim", path), runner.Limits())
+
+    done = {"finished": True, "why_stopped": "", "cell_seconds": {"2": 1.5, "4": 0.25},
+            "kernel_seconds": [9.0], "incidents": []}
+    r = graded(done)
+    assert (r.status, r.reason, r.compute) == ("graded", "", 1.75)
+    assert r.tests["test_double"]["score"] == 2
+    # a leftover text in an old field decides nothing
+    assert graded({**done, "stopped": "the kernel died"}).status == "graded"
+    r = graded({**done, "finished": False, "why_stopped": "the kernel died in cell 4"})
+    assert (r.status, r.reason) == ("crashed", "the kernel died in cell 4")
+    assert r.tests["test_square"]["message"] == "not run: the kernel died in cell 4"
+    r = graded({**done, "finished": False, "why_stopped": ""})
+    assert (r.status, r.reason) == ("crashed", runner.ENDED_EARLY)
+    assert graded({**done, "finished": False}, timed_out=True).status == "timeout"
+    assert graded(done, timed_out=True).status == "timeout"
+    assert graded(done, failed=True).status == "crashed"
+
+    # the grading process writes them: a kernel that cannot start stops it, with its words
+    class NoKernel:
+        def __init__(self, *args, **kwargs):
+            self.proc = None
+
+        def start(self):
+            raise RuntimeError("the kernel did not start")
+
+    monkeypatch.setattr(kernel, "Kernel", NoKernel)
+    (tmp_path / "job").mkdir()
+    grading = child.Grading({"notebook": str(path), "out_dir": str(tmp_path / "job"),
+                             "work": str(tmp_path / "w"), "chan": str(tmp_path / "c"),
+                             "cell_timeout": 5, "hidden": [], "sandbox": {}})
+    grading.run()
+    grading.save()
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert status["finished"] is False and status["why_stopped"] == "the kernel did not start"
+    assert status["cell_seconds"] == {} and "seconds" not in status
+
+
+def test_what_the_formgrader_shows_of_a_cell_is_never_blank(course, graded):
+    """Every error box of an executed notebook has its text in the traceback nbconvert draws
+    (an endless cell's TimeoutError, a failed test), and every cell that ran has its number."""
+    nb = nbformat.read(str(course / "autograded" / "hal" / "toy" / "toy.ipynb"), as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert any(o.ename == "TimeoutError" for o in errors)
+    for o in errors:
+        assert "".join(o.traceback).strip(), o
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.outputs]
+    assert ran and all(c.execution_count for c in ran)
+
+
+def test_a_figure_over_the_output_budget_is_cut_with_a_note(tmp_path):
+    """A figure counts against the cell's output budget (1 MiB) like any output: one larger
+    than that is not in the executed notebook, and the cell says why; the grade stands."""
+    import base64
+
+    from autograder.grading.kernel import OUTPUT_BUDGET
+
+    root = tmp_path / "course"
+    (root / "solutions" / "toy").mkdir(parents=True)
+    nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
+    assert main(["release", "toy", "--course", str(root)]) == 0
+    big = ("import numpy as np\nimport matplotlib.pyplot as plt\n"
+           "plt.figure(figsize=(12, 12), dpi=100)\n"
+           "plt.imshow(np.random.default_rng(0).random((1200, 1200, 3)))\nplt.show()\n"
+           "def square(x):\n    return x * x")
+    subs = tmp_path / "subs"
+    write(subs / "big", "toy.ipynb", answer(released(root), "square", big))
+    out = tmp_path / "grades.json"
+    assert main(["grade", "toy", str(subs), "--course", str(root), "--json", str(out),
+                 "--quiet"]) == 0
+    assert json.loads(out.read_text())["big"]["tests"]["test_square"]["score"] == 1
+    nb = nbformat.read(str(root / "autograded" / "big" / "toy" / "toy.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
+    pngs = [base64.b64decode(o.data["image/png"]) for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert all(len(p) < OUTPUT_BUDGET for p in pngs)
+    assert not pngs
+    assert any("[the grader cut the rest of this cell's output]" in o.get("text", "") for o in cell.outputs)

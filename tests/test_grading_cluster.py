@@ -180,3 +180,35 @@ def test_jobs_below_one_is_refused(tmp_path, capsys):
                      "--jobs", jobs])
         assert code == 2
         assert f"--jobs: expected a positive number, got {jobs}" in capsys.readouterr().err
+
+
+def test_a_worker_hides_what_hidden_paths_makes(tmp_path, monkeypatch):
+    """On a worker, ``grade_task`` grades with the course's places the command sent (a
+    ``runner.Private``) and the worker's inbox: job.json holds hidden_paths' list for them."""
+    import tempfile
+    import types
+    from pathlib import Path
+
+    import nbformat
+
+    from autograder.grading import cluster, runner
+    from test_grading_cli import toy_source
+
+    jobs = []
+
+    def fake_child(job, limits, warm):
+        jobs.append(json.loads(job.read_text()))
+        return "the grading process failed (stopped by the test)", False, True
+
+    monkeypatch.setattr(runner, "_run_child", fake_child)
+    monkeypatch.setattr(distributed, "get_worker", lambda: types.SimpleNamespace(plugins={}))
+    private = runner.Private(str(tmp_path / "course"), str(tmp_path / "class"),
+                             f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}")
+    source = nbformat.writes(toy_source())
+    result = cluster.grade_task(source, "kim", "toy.ipynb", source.encode(), runner.Limits(),
+                                private)
+    assert result.status == "crashed" and "stopped by the test" in result.reason
+    job = jobs[0]
+    assert job["hidden"] == runner.hidden_paths(private, Path(job["out_dir"]).parent,
+                                                tempfile.gettempdir())
+    assert str(tmp_path / "course") in job["hidden"] and str(tmp_path / "class") in job["hidden"]

@@ -13,6 +13,7 @@ attacks them all together, as a class would).
 - ``Kernel``: warm and cold starts, the test server reached only through the socket pair,
   nothing left once it is killed or once its warm parent dies.
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -29,8 +30,8 @@ from autograder.grading.kernel import Kernel, Sandbox, Zygote, readable
 MISSING = dict(kernel_mod.missing_walls())
 needs_walls = pytest.mark.skipif(bool(MISSING), reason="walls missing on this machine: "
                                  + "; ".join(f"{w} ({why})" for w, why in MISSING.items()))
-needs_cgroup = pytest.mark.skipif(bool(cgroups.why_missing()),
-                                  reason=f"no cgroup: {cgroups.why_missing()}")
+needs_cgroup = pytest.mark.skipif(not kernel_mod.machine_walls().cgroup,
+                                  reason=f"no cgroup: {kernel_mod.machine_walls().why.get('cgroup')}")
 
 
 # ----------------------------------------------------------------------------- readable
@@ -95,9 +96,9 @@ def _enter(tmp_path, **switch):
     work, chan = tmp_path / "grade" / "work", tmp_path / "grade" / "chan" / "k1"
     work.mkdir(parents=True)
     k = Kernel(work, chan, hidden=[str(course)], sandbox=Sandbox(disk=32 << 20))
-    machine = dict(kernel_mod.machine_walls(), **switch)
-    spec = k.spec(kernel_mod._kernel_uid() if machine["own user id"] else None, [])
-    spec["namespaces"] = not machine["namespaces"]
+    machine = dataclasses.replace(kernel_mod.machine_walls(), **switch)
+    spec = k.spec(kernel_mod._kernel_uid() if machine.own_uid else None, [])
+    spec["namespaces"] = machine.namespaces
     spec["cgroups"] = []
     # a readable folder under /tmp, as a virtualenv there (the kernel's /tmp is a tmpfs)
     extra = tmp_path / "packages" / "module.py"
@@ -130,10 +131,10 @@ def test_the_kernels_walls(tmp_path):
     assert walls["landlock"] >= 6
 
 
-@pytest.mark.skipif(kernel_mod.machine_walls()["landlock"] < 6,
+@pytest.mark.skipif(kernel_mod.machine_walls().landlock < 6,
                     reason="this Linux has no Landlock with scoped signals (ABI 6)")
 def test_without_namespaces_landlock_still_hides_the_course(tmp_path):
-    got, walls = _enter(tmp_path, namespaces="turned off", **{"own user id": False})
+    got, walls = _enter(tmp_path, namespaces=False, own_uid=False)
     assert got["read_hidden"] is False and got["write_outside"] is False
     assert got["read_under_tmp"] is True and got["tcp"] is False and got["signal_parent"] is False and got["numpy"] is True
     assert got["write_chan"] is False and got["socket_in_chan"] is True

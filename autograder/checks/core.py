@@ -503,24 +503,33 @@ class Student:
                 pass
         return [given[i] if i < len(given) else f"argument {i + 1}" for i in range(n)]
 
-    def call(self, name, *args, returns=None, where="", hint=None, attr=None, on=None,
-             repeat=None, keep=False, details=False, names=None, hold=None, sized=None,
-             **kwargs):
+    def call(self, name, *args, **kwargs):
         """Call the student's ``name`` (or the attribute ``attr`` of it, or of the kept
-        object ``on``) on the arguments; CheckFailed on a crash, a forbidden routine, a
-        call the check does not allow, or an argument written into.
+        object ``on``) on the arguments; returns the value. CheckFailed on a crash, a
+        forbidden routine, a call the check does not allow, or an argument written into.
 
         ``returns``: the names of the outputs when the function returns a tuple; the tuple
         is then checked for length. ``repeat``: call that many times with the very same
         arguments and return the list of results. ``keep``: keep the result on the
-        student's side too. ``details``: return (value, answer), the answer holding
-        'handle' and 'aliases' ((output path, input path) pairs of outputs that are, or
-        view, an input). ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a crash's
-        message; ``names`` names the arguments in messages (default: the reference's).
-        ``hold``: the index of an entry of the returned tuple that stays on the student's
-        side, kept (its handle comes back in its place). ``sized``: the (args, kwargs) the
-        stand-ins' budget and size limit are computed on, when the call's own hold a handle.
+        student's side too. ``where`` (the case, e.g. ' (N=1)') and ``hint`` go into a
+        crash's message; ``names`` names the arguments in messages (default: the
+        reference's). ``hold``: the index of an entry of the returned tuple that stays on
+        the student's side, kept (its handle comes back in its place). ``sized``: the
+        (args, kwargs) the stand-ins' budget and size limit are computed on, when the
+        call's own hold a handle. Any other keyword goes to the student's function.
         """
+        return self._call(False, name, *args, **kwargs)[0]
+
+    def call_answer(self, name, *args, **kwargs):
+        """``call``, returning (value, answer): the answer holds 'handle' (of a kept
+        result) and 'aliases' ([(output path, input path)] of outputs that are, or view, an
+        input)."""
+        return self._call(True, name, *args, **kwargs)
+
+    def _call(self, _with_aliases, name, *args, returns=None, where="", hint=None, attr=None,
+              on=None, repeat=None, keep=False, names=None, hold=None, sized=None, **kwargs):
+        """(value, answer) of a call, as ``call`` describes it; the answer's 'aliases' are
+        asked for and read when ``_with_aliases``."""
         if on is None:
             self.get(name)
         # every other graded function of the notebook is a stand-in while this one runs:
@@ -532,7 +541,7 @@ class Student:
         stand_ins = StandIns(allowed, _elements([list(s_args), s_kwargs]) + 16)
         resp = self._request({"op": "call", "name": name, "attr": attr, "on": on,
                               "args": list(args), "kwargs": kwargs, "repeat": repeat,
-                              "keep": keep, "hold": hold, "aliases": details,
+                              "keep": keep, "hold": hold, "aliases": _with_aliases,
                               "isolate": isolate, **self.guard}, stand_ins)
         if stand_ins.refused is not None:
             other, why = stand_ins.refused
@@ -573,9 +582,9 @@ class Student:
                               Failure.ARITY)
         if returns is not None:
             out = expect_tuple(name, out, returns)
-        if details:
+        if _with_aliases:
             resp["aliases"] = self._aliases(name, resp.get("aliases"), args, kwargs, names)
-        return (out, resp) if details else out
+        return out, resp
 
     def cache_for(self, forward, args, label):
         """The cache this backward's test passes on the case ``args`` of ``forward`` (a

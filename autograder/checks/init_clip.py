@@ -307,8 +307,8 @@ def _(student):
     below = {k: np.asarray(rng.standard_normal(g.shape) * 1e-3) for k, g in grads.items()}
     for g, max_norm, label in [(grads, 0.1 * _norm(grads), "norm above max_norm"),
                                (below, 10.0, "norm below max_norm")]:
-        (out, _), answer = student.call("clip_grad_norm", g, max_norm, details=True,
-                                        returns=("clipped", "total_norm"))
+        (out, _), answer = student.call_answer("clip_grad_norm", g, max_norm,
+                                               returns=("clipped", "total_norm"))
         _expect_new_arrays("clip_grad_norm", out, g, answer, label, "[0]")
 
 
@@ -383,5 +383,5 @@ def _(student):
     small = {k: np.asarray(1e-3 * rng.standard_normal(g.shape)) for k, g in grads.items()}
     for g, c, label in [(grads, 0.5, "values above clip_value"),
                         (small, 10.0, "nothing to clip")]:
-        out, answer = student.call("clip_grad_value", g, c, details=True)
+        out, answer = student.call_answer("clip_grad_value", g, c)
         _expect_new_arrays("clip_grad_value", out, g, answer, label)

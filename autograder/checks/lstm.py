@@ -528,9 +528,9 @@ def _(student):
                           for a in args]
                 # the inputs stay on the student's side, where autograd records the graph
                 held = [student.put(t) for t in inputs]
-                out, answer = student.call("LSTMCellFunction", *held, attr="apply", keep=True,
-                                           details=True, where=f" in forward ({label})",
-                                           names=("x", "h", "c", "Wx", "Wh", "b"))
+                out, answer = student.call_answer("LSTMCellFunction", *held, attr="apply",
+                                                  keep=True, where=f" in forward ({label})",
+                                                  names=("x", "h", "c", "Wx", "Wh", "b"))
                 for name, t, h in zip(("x", "h", "c", "Wx", "Wh", "b"), inputs, held):
                     if not _same_tensor(student.fetch(h), t):
                         fail(Failure.IN_PLACE, f"LSTMCellFunction: the input {name} ({label}) was "

@@ -6,7 +6,7 @@ hierarchy). The kernels' groups are made under ``autograder`` in the grader's ow
 (v1), or under ``$AUTOGRADER_CGROUP`` (a v2 folder delegated to the grader, with the memory
 and pids controllers enabled for its children), or ``/sys/fs/cgroup/autograder`` when the
 grader is root (v2). Where none is writable, ``create`` returns None and the grader says that
-the wall is missing (``why_missing``).
+the wall is missing (``support``).
 """
 from __future__ import annotations
 
@@ -109,10 +109,11 @@ def _cached_bases():
     return _BASES
 
 
-def why_missing():
-    """'' when kernels get cgroups here, else why not."""
+def support():
+    """(whether kernels get cgroups here, why not: words for the instructor, '' when they do),
+    probed once per process."""
     version, info = _cached_bases()
-    return "" if version else info
+    return bool(version), "" if version else info
 
 
 @dataclass

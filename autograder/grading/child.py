@@ -142,7 +142,14 @@ def _source(cell):
 
 
 class Grading:
-    """The state of one submission's grading: notebook, kernel, verdicts, incidents."""
+    """The state of one submission's grading: notebook, kernel, verdicts, incidents.
+
+    ``verdicts`` (verdicts.json): {grade_id: ``Verdict.record()``}. ``status``
+    (status.json): ``finished`` (bool: every cell ran; the runner decides on it),
+    ``why_stopped`` (when not, the words for the instructor), ``walls`` (what the sandbox
+    put up), ``incidents`` (texts), ``kernels`` ([{pid, cgroup}] started), ``kernel_seconds``
+    (one per start), ``cell_seconds`` ({cell number: seconds} of the cells and hidden
+    tests), ``grader_kib`` (this process's peak resident memory)."""
 
     def __init__(self, job):
         from autograder.grading.kernel import Sandbox
@@ -154,7 +161,9 @@ class Grading:
         self.nb = json.loads(Path(job["notebook"]).read_text())
         self.timeout = float(job["cell_timeout"])
         self.sandbox = Sandbox(**job.get("sandbox", {}))
-        self.verdicts, self.status = {}, {"stopped": "", "walls": {}, "incidents": []}
+        self.verdicts = {}
+        self.status = {"finished": False, "why_stopped": "", "walls": {}, "incidents": [],
+                       "kernel_seconds": [], "cell_seconds": {}}
         self.kernel, self.starts = None, 0
         self._saved = 0.0  # when the executed notebook was last written
 
@@ -189,7 +198,7 @@ class Grading:
                      "cgroup": self.kernel.cgroup.to_json() if self.kernel.cgroup else None}]
                 self.save(notebook=False)
         self.status["walls"] = self.kernel.walls
-        self.status.setdefault("seconds", {})["kernel start"] = round(time.monotonic() - t, 3)
+        self.status["kernel_seconds"].append(round(time.monotonic() - t, 3))
 
     def run_cell(self, index, cell):
         """Run one code cell, recording its outputs and, for a test cell, its verdict;
@@ -211,7 +220,8 @@ class Grading:
         cell["execution_count"] = index + 1
         late = f"the cell ran for more than {self.timeout:g} s"
         if run.status in (CellStatus.TIMEOUT, CellStatus.HUNG):
-            cell["outputs"].append({"output_type": "error", "ename": "TimeoutError", "traceback": [],
+            cell["outputs"].append({"output_type": "error", "ename": "TimeoutError",
+                                    "traceback": [f"TimeoutError: {late} and was interrupted"],
                                     "evalue": f"{late} and was interrupted"})
         if is_test_cell(cell):
             message = {CellStatus.OK: "", CellStatus.TIMEOUT: f"TimeoutError: {late}",
@@ -256,7 +266,7 @@ class Grading:
         try:
             self.start_kernel()
         except RuntimeError as e:
-            self.status["stopped"] = str(e)
+            self.status["why_stopped"] = str(e)
             return
         restarts = 0
         for index, cell in enumerate(self.nb["cells"]):
@@ -264,7 +274,7 @@ class Grading:
                 continue
             t = time.monotonic()
             state = self.run_cell(index, cell)
-            self.status.setdefault("seconds", {})[f"cell {index + 1}"] = round(time.monotonic() - t, 3)
+            self.status["cell_seconds"][str(index + 1)] = round(time.monotonic() - t, 3)
             # the kernel's watch appends from its thread: take what is there, keep what comes
             seen = len(self.kernel.defused)
             for what in self.kernel.defused[:seen]:
@@ -277,12 +287,13 @@ class Grading:
                     self.status["incidents"].append(f"{what}; the kernel was restarted and "
                                                     f"cells 1-{index} run again")
                 else:
-                    self.status["stopped"] = what
+                    self.status["why_stopped"] = what
                     self.save()
-                    break
+                    return
             # the notebook (outputs, for the instructor) at most every second; the
             # verdicts after every cell
             self.save(notebook=time.monotonic() - self._saved > 1.0)
+        self.status["finished"] = True
 
 
 def main(job_path):
@@ -302,7 +313,7 @@ def zygote():
 
     checks.load()
     kernel.machine_walls()  # probed once here, inherited by every grading process
-    cgroups.why_missing()
+    cgroups.support()
     try:
         import torch  # noqa: F401
     except ImportError:

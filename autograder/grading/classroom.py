@@ -82,10 +82,10 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             stack.enter_context(client)
         else:  # started now, the warm parents' imports overlap the registration
             jobs = jobs or os.cpu_count() or 1
-            limits = dataclasses.replace(limits or runner.Limits())
+            limits = limits or runner.Limits()
             if limits.threads is None and not kernel.thread_env(None):
                 # the cores shared out among the kernels, unless the environment says
-                limits.threads = kernel.threads_per_job(jobs)
+                limits = dataclasses.replace(limits, threads=kernel.threads_per_job(jobs))
             zygotes = kernel.start_zygotes(stack, limits.threads)
             say_missing_walls()
             cgroups.sweep()
@@ -95,17 +95,15 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             done = records.graded_students(course.db_url, assignment)
             found = [s for s in found if s.student not in done or
                      (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
-        # the student's kernel reads none of these: the course (sources, gradebook), the class
-        limits = dataclasses.replace(limits or runner.Limits())
-        limits.hidden = tuple(limits.hidden) + (str(course.root), str(Path(folder).resolve()),
-                                                *records.db_paths(course.db_url))
+        limits = limits or runner.Limits()
+        private = runner.Private(str(course.root), str(Path(folder).resolve()), course.db_url)
         bar = Progress(len(found)) if progress and found else None
         results = []
         if client is not None:
-            arriving = cluster.grade_all(client, source, found, limits)
+            arriving = cluster.grade_all(client, source, found, limits, private)
         else:
             warm = runner.Warm(*(z.wait() for z in zygotes))
-            arriving = _grade_here(stack, source, found, limits, warm, jobs)
+            arriving = _grade_here(stack, source, found, limits, warm, private, jobs)
         # what the instructor wrote, as the source has it: locked cells, and Markdown cells
         # a student left as released (only the rest is sanitized: see clean.inert)
         locked = {nbgrader_meta(c)["grade_id"] for c in source.cells if runner.is_locked(c)}
@@ -172,7 +170,7 @@ def _store(course, assignment, source_path, locked, released, result, sub=None):
             dest = course.root / "submitted" / result.student / assignment
             if sub.notebook.resolve() != (dest / source_path.name).resolve():
                 dest.mkdir(parents=True, exist_ok=True)
-                _replace(dest / source_path.name, lambda p: shutil.copyfile(sub.notebook, p))
+                _replace(dest / source_path.name, lambda p: shutil.copy2(sub.notebook, p))
             _replace(dest / "timestamp.txt", lambda p: p.write_text(stamp.strftime(NBGRADER_TIME) + "\n"))
         except Exception as e:  # noqa: BLE001 - the grade is still recorded
             result.reason = "; ".join(filter(None, [result.reason, "the submitted copy could "
@@ -198,11 +196,13 @@ def _store(course, assignment, source_path, locked, released, result, sub=None):
         records.record(course.db_url, assignment, source_path.stem, bare, stamp)
 
 
-def _grade_here(stack, source, found, limits, warm, jobs):
-    """Grade on this machine, ``jobs`` at once, from the warm parents ``warm``; yields
+def _grade_here(stack, source, found, limits, warm, private, jobs):
+    """Grade on this machine, ``jobs`` at once, from the warm parents ``warm``, the kernels
+    reading nothing of the course's places ``private`` (a ``runner.Private``); yields
     (submission, Result or exception) as they complete."""
     pool = stack.enter_context(ThreadPoolExecutor(max_workers=jobs))
-    futures = {pool.submit(runner.grade, source, sub, limits, warm): sub for sub in found}
+    futures = {pool.submit(runner.grade, source, sub, limits, warm, private): sub
+               for sub in found}
     for fut in as_completed(futures):
         try:
             yield futures[fut], fut.result()

@@ -88,9 +88,11 @@ def _plugin_class():
     return WarmStarts
 
 
-def grade_task(source_text, student, name, data, limits):
-    """On a worker: grade the notebook ``data`` (bytes, the file ``name``) of ``student``;
-    returns the runner.Result with ``executed`` as notebook JSON text (or None)."""
+def grade_task(source_text, student, name, data, limits, private=runner.Private()):
+    """On a worker: grade the notebook ``data`` (bytes, the file ``name``) of ``student``,
+    its kernel reading nothing of the course's places ``private`` (a ``runner.Private``) nor
+    of the worker's inbox; returns the runner.Result with ``executed`` as notebook JSON text
+    (or None)."""
     from distributed import get_worker
 
     plugin = get_worker().plugins.get(PLUGIN)  # the worker's warm parents and inbox
@@ -102,7 +104,7 @@ def grade_task(source_text, student, name, data, limits):
         result = runner.grade(nbformat.reads(source_text, as_version=4),
                               submissions.Submission(student, path), limits,
                               runner.Warm(plugin.zygote, plugin.grader) if plugin else runner.Warm(),
-                              hidden=(inbox.parent,))
+                              private, inbox=inbox.parent)
     finally:
         for p in inbox.iterdir():
             p.unlink()
@@ -112,9 +114,10 @@ def grade_task(source_text, student, name, data, limits):
     return result
 
 
-def grade_all(client, source, found, limits):
-    """Send every Submission of ``found`` to the cluster of ``client``; yields
-    (submission, Result or the exception that stands for it) as they complete.
+def grade_all(client, source, found, limits, private=runner.Private()):
+    """Send every Submission of ``found`` to the cluster of ``client`` (``private``: the
+    course's places, a ``runner.Private``); yields (submission, Result or the exception
+    that stands for it) as they complete.
 
     A submission with no readable notebook is graded here (it needs no kernel)."""
     from distributed import as_completed
@@ -132,11 +135,11 @@ def grade_all(client, source, found, limits):
             local.append(sub)
             continue
         fut = client.submit(grade_task, shipped, sub.student, sub.notebook.name, data, limits,
-                            key=f"grade-{sub.student}-{uuid.uuid4().hex[:8]}", pure=False,
-                            retries=1)
+                            private, key=f"grade-{sub.student}-{uuid.uuid4().hex[:8]}",
+                            pure=False, retries=1)
         futures[fut] = sub
     for sub in local:
-        yield sub, runner.grade(source, sub, limits)
+        yield sub, runner.grade(source, sub, limits, private=private)
     for fut in as_completed(futures):
         sub = futures.pop(fut)
         try:

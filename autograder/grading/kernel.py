@@ -144,33 +144,57 @@ def _switched_off():
     return names
 
 
+@dataclass(frozen=True)
+class MachineWalls:
+    """What this machine lets the grader put up around a kernel (``machine_walls``).
+
+    ``landlock``: its Landlock ABI (0: none); ``namespaces``: whether a kernel gets its own
+    namespaces and root (the probe of ``sandbox --probe`` passed); ``cgroup``: whether it
+    gets a cgroup of its own; ``own_uid``: whether it runs as a user of its own (the grader
+    is root and the namespaces stand); ``why``: {"namespaces" or "cgroup": why that wall is
+    missing}, words for the instructor that nothing decides on."""
+    landlock: int
+    namespaces: bool
+    cgroup: bool
+    own_uid: bool
+    why: dict = field(default_factory=dict)
+
+
+SWITCHED_OFF = "turned off by AUTOGRADER_DISABLE_WALLS"
+
+
 def machine_walls():
-    """What this machine lets the grader put up around a kernel, probed once per process:
-    {"landlock": ABI (0: none), "namespaces": '' or why not, "cgroup": '' or why not,
-    "own user id": whether kernels run as a user of their own (the grader is root)}."""
+    """This machine's ``MachineWalls``, probed once per process."""
     global _MACHINE
     if _MACHINE is None:
         from . import cgroups, sandbox
 
         off = _switched_off()
         uid = _kernel_uid()
+        why = {}
         if "namespaces" in off:
-            why = "turned off by AUTOGRADER_DISABLE_WALLS"
+            namespaces, why["namespaces"] = False, SWITCHED_OFF
         else:
             try:
                 out = subprocess.run([sys.executable, "-m", "autograder.grading.sandbox",
                                       "--probe", str(uid if uid is not None else -1)],
                                      capture_output=True, text=True, timeout=30,
                                      stdin=subprocess.DEVNULL)
-                why = "" if out.returncode == 0 else (out.stdout.strip().splitlines() or
-                                                      ["the probe failed"])[-1][:200]
+                namespaces = out.returncode == 0
+                if not namespaces:
+                    why["namespaces"] = (out.stdout.strip().splitlines() or
+                                         ["the probe failed"])[-1][:200]
             except (OSError, subprocess.TimeoutExpired) as e:
-                why = f"the probe failed ({type(e).__name__})"
-        _MACHINE = {"landlock": 0 if "landlock" in off else sandbox.landlock_abi(),
-                    "namespaces": why,
-                    "cgroup": "turned off by AUTOGRADER_DISABLE_WALLS" if "cgroup" in off
-                    else cgroups.why_missing(),
-                    "own user id": uid is not None and not why}
+                namespaces, why["namespaces"] = False, f"the probe failed ({type(e).__name__})"
+        if "cgroup" in off:
+            cgroup, why["cgroup"] = False, SWITCHED_OFF
+        else:
+            cgroup, info = cgroups.support()
+            if not cgroup:
+                why["cgroup"] = info
+        _MACHINE = MachineWalls(landlock=0 if "landlock" in off else sandbox.landlock_abi(),
+                                namespaces=namespaces, cgroup=cgroup,
+                                own_uid=uid is not None and namespaces, why=why)
     return _MACHINE
 
 
@@ -178,14 +202,15 @@ def missing_walls(machine=None):
     """[(wall, why)] of what this machine cannot put up (empty when every wall stands)."""
     m = machine or machine_walls()
     out = []
-    if m["landlock"] < 6:
-        out.append(("landlock", "this Linux has no Landlock" if not m["landlock"] else
-                    f"Landlock ABI {m['landlock']} (6 scopes signals and abstract sockets)"))
-    if m["namespaces"]:
+    if m.landlock < 6:
+        out.append(("landlock", "this Linux has no Landlock" if not m.landlock else
+                    f"Landlock ABI {m.landlock} (6 scopes signals and abstract sockets)"))
+    if not m.namespaces:
         out.append(("namespaces (user, PID, mount, IPC, network) and the kernel's own root",
-                    m["namespaces"]))
-    if m["cgroup"]:
-        out.append(("cgroup (memory and process limits that count every process)", m["cgroup"]))
+                    m.why.get("namespaces", "")))
+    if not m.cgroup:
+        out.append(("cgroup (memory and process limits that count every process)",
+                    m.why.get("cgroup", "")))
     return out
 
 
@@ -201,7 +226,9 @@ def _kernel_uid():
 class Kernel:
     """An IPython kernel in a sandbox, working in ``work``, with sockets in ``chan``.
 
-    ``hidden``: paths the kernel must not read (the course, the gradebook, the submissions).
+    ``hidden``: every path the kernel must not read, as ``runner.hidden_paths`` made them
+    (the course, the gradebook, the submissions, the grader, this job's folder), used as
+    given.
     The grader reaches the kernel's test server (``coursekit.serve``) only through a socket
     pair made here and inherited by the kernel: no path, nothing another process can reach.
     """
@@ -230,7 +257,7 @@ class Kernel:
     # ------------------------------------------------------------------ life
     def spec(self, uid, keep_fds):
         """The sandbox's spec (see ``sandbox.enter``) for this kernel."""
-        roots, links, masks = readable(self.hidden + [str(self.chan.parent.parent)])
+        roots, links, masks = readable(self.hidden)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
                "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
                "TMPDIR": str(self.work / "tmp"), "MPLBACKEND": INLINE_BACKEND,
@@ -241,8 +268,8 @@ class Kernel:
         machine = machine_walls()
         return {"read": roots, "links": links, "masks": masks, "devices": devices(),
                 "work": str(self.work), "chan": str(self.chan), "root": str(self.root),
-                "namespaces": not machine["namespaces"], "uid": uid,
-                "landlock": machine["landlock"] > 0,
+                "namespaces": machine.namespaces, "uid": uid,
+                "landlock": machine.landlock > 0,
                 "disk": self.sandbox.disk, "shm": self.sandbox.shm,
                 # CUDA reserves far more address space than it uses: watched, not capped
                 "memory": None if cuda_present() else self.sandbox.memory,
@@ -274,11 +301,11 @@ class Kernel:
                               shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
         (self.work / "tmp").mkdir(parents=True, exist_ok=True)
         machine = machine_walls()
-        uid = _kernel_uid() if machine["own user id"] else None
+        uid = _kernel_uid() if machine.own_uid else None
         if uid is not None:  # the kernel's own user makes its sockets here, and reads the key
             for p in (self.chan, conn):
                 os.chown(p, uid, uid)
-        if not machine["cgroup"]:
+        if machine.cgroup:
             self.cgroup = Cgroup.create(None if cuda_present() else self.sandbox.memory,
                                         self.sandbox.processes)
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

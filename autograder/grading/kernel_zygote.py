@@ -43,7 +43,7 @@ def warm_up():
     """Import what the kernels will need; start no thread and run no torch op.
 
     debugpy is made unimportable first: a grading kernel is never debugged, and importing
-    it (which ipykernel does for every kernel it starts) was 0.26 s of a 0.39 s start.
+    it (which ipykernel does for every kernel it starts) was most of a kernel's start.
     """
     sys.modules["debugpy"] = None  # ipykernel.debugger then sets _is_debugpy_available = False
     # pyplot with the inline backend named (MPLBACKEND) but not loaded: it loads, and hooks

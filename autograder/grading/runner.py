@@ -40,15 +40,13 @@ NOTEBOOK_TIMEOUT = 900  # seconds for a whole submission
 @dataclass
 class Limits:
     """Time limits in seconds: per cell (the cell is interrupted) and per notebook (killed);
-    the kernel's memory in bytes; ``hidden``: paths the student's kernel must not read (the
-    course, the submissions, the gradebook: see ``hidden_paths``); ``threads``: what the
-    numeric libraries of the kernel and the grading process start (``kernel.thread_env``;
-    None: as the environment says). Configuration only: the warm parents of a run travel
-    apart, as a ``Warm``."""
+    the kernel's memory in bytes; ``threads``: what the numeric libraries of the kernel and
+    the grading process start (``kernel.thread_env``; None: as the environment says).
+    Configuration only: the warm parents of a run travel apart, as a ``Warm``, and the
+    course's places, as a ``Private``."""
     cell_timeout: int = CELL_TIMEOUT
     notebook_timeout: int = NOTEBOOK_TIMEOUT
     memory: int = 6 << 30
-    hidden: tuple = ()
     threads: int | None = None
 
 
@@ -61,13 +59,38 @@ class Warm:
     grader: dict | None = None
 
 
-def hidden_paths(limits, *folders):
-    """Every path a student's kernel must not read, for every route (this machine, a
-    cluster worker, a cold start): the course, class and gradebook of ``limits.hidden``,
-    the grader's own package (the reference and the checks), and ``folders`` (the
-    submission's own input and output folder, a worker's inbox)."""
-    return [str(h) for h in limits.hidden] + [str(Path(__file__).resolve().parents[1])] + \
-        [str(f) for f in folders]
+@dataclass(frozen=True)
+class Private:
+    """The course's places, as the command knows them: ``course`` (its folder:
+    solutions/, exercises/, submitted/, autograded/, feedback/), ``submissions`` (the folder
+    the class's notebooks were found in), ``db_url`` (the gradebook). Travels with each
+    submission to where it is graded, where ``hidden_paths`` makes them paths; '' for one
+    the command does not have."""
+    course: str = ""
+    submissions: str = ""
+    db_url: str = ""
+
+
+def hidden_paths(private, job, inbox=None):
+    """Every path a student's kernel must not read, the one place that makes them for
+    every route (this machine, a cluster worker, a cold start): [path] (resolved, each
+    once) of the course and the submissions of ``private`` (a Private), the gradebook's
+    folder (a SQLite file's; none for a server), the grader's own package (the reference
+    and the checks), ``job`` (the submission's folder for this run: its job.json, the
+    verdicts, the kernel's sockets) and ``inbox`` (a cluster worker's folder of shipped
+    notebooks, or None)."""
+    from .records import db_paths
+
+    paths = [private.course, private.submissions,
+             *(db_paths(private.db_url) if private.db_url else ()),
+             Path(__file__).resolve().parents[1], job, inbox]
+    out = []
+    for p in paths:
+        if p is not None and str(p):
+            resolved = str(Path(p).resolve())
+            if resolved not in out:
+                out.append(resolved)
+    return out
 
 
 @dataclass
@@ -283,8 +306,10 @@ def read_submission(path, max_bytes=MAX_NOTEBOOK_BYTES):
 @dataclass
 class Execution:
     """What ``execute`` brings back: the executed notebook (or None), the verdicts, why the
-    run stopped early (or '') and whether that was the notebook's time limit, the
-    sandbox's walls, incidents, the compute seconds and the grading process's peak memory."""
+    run stopped early (words for people, or ''), the sandbox's walls, incidents, the
+    compute seconds (the cells' and hidden tests'), whether it ran past the notebook's time
+    limit, the grading process's peak memory, and ``finished``: whether every cell ran, the
+    grading process ending as it should (what ``grade`` decides the Status on)."""
     executed: object
     verdicts: dict
     problem: str
@@ -293,11 +318,13 @@ class Execution:
     compute: float
     timed_out: bool = False
     grader_mib: float = 0.0
+    finished: bool = False
 
 
 def _run_child(job, limits, warm):
     """Run the grading process on ``job`` (forked from ``warm.grader`` when there is one);
-    returns (why it failed or '', whether it ran past the notebook's time limit)."""
+    returns (why it failed, for people, or ''; whether it ran past the notebook's time
+    limit; whether it failed: error.txt)."""
     forked = fork(warm.grader, job=str(job)) if warm.grader else None
     if forked is None:
         cmd = [sys.executable, "-m", "autograder.grading.child", str(job)]
@@ -305,7 +332,7 @@ def _run_child(job, limits, warm):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True,
                                   env={**os.environ, **thread_env(limits.threads)})
-    problem, timed_out = "", False
+    problem, timed_out, failed = "", False, False
     try:
         forked.wait(timeout=limits.notebook_timeout)
     except subprocess.TimeoutExpired:
@@ -314,11 +341,13 @@ def _run_child(job, limits, warm):
     finally:
         kill_tree(forked.pid)
     error = job.parent / "error.txt"
-    if not problem and error.is_file():
+    if not timed_out and error.is_file():
         problem = f"the grading process failed ({clean.text(error.read_text()[:200])})"
-    return problem, timed_out
+        failed = True
+    return problem, timed_out, failed
 
 
+ENDED_EARLY = "the grading process ended before the notebook's last cell"
 _REMOVALS = []  # cgroups of finished kernels being removed, off the submissions' clock
 _REMOVER = None
 
@@ -350,9 +379,10 @@ def wait_for_removals():
         _REMOVALS.pop().result()
 
 
-def execute(nb, limits, warm=Warm(), name="submission.ipynb", hidden=()):
+def execute(nb, limits, warm=Warm(), name="submission.ipynb", private=Private(), inbox=None):
     """Run ``nb`` through the grader's process (``child``), the student's code in a sandboxed
-    kernel (``hidden``: more folders it must not read); returns an Execution."""
+    kernel that reads nothing of ``hidden_paths(private, this job's folder, inbox)``;
+    returns an Execution."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         work, chan, io_dir = Path(tmp) / "work", Path(tmp) / "chan", Path(tmp) / "io"
         for d in (work, chan, io_dir):
@@ -361,26 +391,29 @@ def execute(nb, limits, warm=Warm(), name="submission.ipynb", hidden=()):
         nbformat.write(nb, str(src))
         job = {"notebook": str(src), "out_dir": str(io_dir), "work": str(work), "chan": str(chan),
                "cell_timeout": limits.cell_timeout,
-               "hidden": hidden_paths(limits, io_dir, *hidden),
+               "hidden": hidden_paths(private, tmp, inbox),
                "sandbox": {"memory": int(limits.memory), "threads": limits.threads},
                "zygote": warm.kernel}
         (io_dir / "job.json").write_text(json.dumps(job))
-        problem, timed_out = _run_child(io_dir / "job.json", limits, warm)
+        problem, timed_out, failed = _run_child(io_dir / "job.json", limits, warm)
         try:
             executed = nbformat.read(str(io_dir / "executed.ipynb"), as_version=4)
         except Exception:  # none yet: the process did not get that far
             executed = None
         verdicts, status = _read_dict(io_dir / "verdicts.json"), _read_dict(io_dir / "status.json")
         _stop_kernels(status)  # forked by the zygote: not in our tree
-        problem = problem or clean.text(status.get("stopped") or "", 500)
+        finished = status.get("finished") is True and not timed_out and not failed
+        if not finished:
+            problem = problem or clean.text(status.get("why_stopped") or "", 500)
         incidents = [clean.text(i, 300) for i in status.get("incidents", [])][:10]
-        timings = status.get("seconds", {}) if isinstance(status.get("seconds"), dict) else {}
+        cells = status.get("cell_seconds")
         # the notebook's own compute: its cells and hidden tests (not the kernel's start)
-        compute = sum(v for k, v in timings.items() if k.startswith("cell")
-                      and isinstance(v, (int, float)))
+        compute = sum(v for v in cells.values() if isinstance(v, (int, float))) \
+            if isinstance(cells, dict) else 0.0
         peak = status.get("grader_kib")
         return Execution(executed, verdicts, problem, status.get("walls", {}), incidents, compute,
-                         timed_out, peak / 1024 if isinstance(peak, (int, float)) else 0.0)
+                         timed_out, peak / 1024 if isinstance(peak, (int, float)) else 0.0,
+                         finished)
 
 
 def _read_dict(path):
@@ -392,10 +425,10 @@ def _read_dict(path):
     return data if isinstance(data, dict) else {}
 
 
-def grade(source, submission, limits=None, warm=Warm(), hidden=()):
-    """Grade one ``Submission`` against the source notebook, from the warm parents ``warm``
-    (``hidden``: folders beyond ``hidden_paths``' its kernel must not read); always returns
-    a Result."""
+def grade(source, submission, limits=None, warm=Warm(), private=Private(), inbox=None):
+    """Grade one ``Submission`` against the source notebook, from the warm parents ``warm``,
+    its kernel reading nothing of ``hidden_paths(private, ..., inbox)``; always returns a
+    Result."""
     limits = limits or Limits()
     start = time.monotonic()
     if submission.notebook is None:
@@ -406,15 +439,16 @@ def grade(source, submission, limits=None, warm=Warm(), hidden=()):
         except ValueError as e:
             result = zero(source, submission.student, Status.UNREADABLE, str(e))
         else:
-            run = execute(prepare(source, submitted), limits, warm, hidden=hidden)
+            run = execute(prepare(source, submitted), limits, warm, private=private,
+                          inbox=inbox)
             if run.executed is None:
                 result = zero(source, submission.student, Status.CRASHED,
                               run.problem or "no output")
             else:
-                status = Status.GRADED
-                if run.problem:
-                    status = Status.TIMEOUT if run.timed_out else Status.CRASHED
-                reason = "; ".join([run.problem] * bool(run.problem) + run.incidents)
+                status = Status.TIMEOUT if run.timed_out else \
+                    Status.GRADED if run.finished else Status.CRASHED
+                problem = run.problem or ("" if run.finished else ENDED_EARLY)
+                reason = "; ".join([problem] * bool(problem) + run.incidents)
                 result = Result(submission.student, status, reason, executed=run.executed,
                                 walls=run.walls, compute=run.compute, grader_mib=run.grader_mib)
                 score(source, run.verdicts, result)
