@@ -329,7 +329,8 @@ class Executor:
                             outs.append(fn(*args, **kwargs))
             except BaseException as e:  # noqa: BLE001 - a crash (even sys.exit) is data
                 error = {"type": type(e).__name__, "message": _clip(e),
-                         "not_implemented": isinstance(e, NotImplementedError)}
+                         # the template's bare `raise NotImplementedError()`, not a library's
+                         "not_implemented": type(e) is NotImplementedError and not e.args}
         resp = {"hits": guard.hits}
         if error:
             resp["error"] = error

@@ -61,10 +61,10 @@ def _words(node):
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > 1
 
 
-# how grading goes on (outcomes.py): chosen on typed fields only, never on whether a text is
-# empty. Failure is not among them: it classifies the student's code, whose own exception
-# text is part of what it did
-OUTCOMES = ("Status", "CellStatus", "KernelState", "Defused")
+# how grading goes on (outcomes.py) and what a mistake was (coursekit.expect.Failure): chosen
+# on typed fields only, never on whether a text is empty (the untouched template's
+# `raise NotImplementedError()` is a field the test server sets, not an empty message)
+OUTCOMES = ("Status", "CellStatus", "KernelState", "Defused", "Failure")
 
 
 def _truth_parts(test):
@@ -143,6 +143,8 @@ def test_no_decision_reads_message_text(path):
     'if bool(status.get("stopped")): result.status = Status.CRASHED',
     'status = Status.GRADED if not status.get("why_stopped") else Status.CRASHED',
     'if "killed" in job["stop_reason"]: pass',
+    'if error.get("not_implemented") and not str(error.get("message", "")).strip():\n'
+    '    raise CheckFailed("not implemented", Failure.NOT_IMPLEMENTED)',
 ])
 def test_the_scan_sees_the_decisions_it_forbids(code):
     """Each way of deciding on a message's words, or on whether it is empty, caught by the

@@ -551,7 +551,7 @@ class Student:
         if error is not None:
             if not isinstance(error, dict):
                 error = {}
-            if error.get("not_implemented") and not str(error.get("message", "")).strip():
+            if error.get("not_implemented") is True:
                 raise CheckFailed(f"{name} raised NotImplementedError: replace the "
                                   "`raise NotImplementedError()` with your code", Failure.NOT_IMPLEMENTED)
             etype = exception_name(error.get("type"))
