@@ -235,6 +235,21 @@ def steps(browser, tmp_path, request):
     page.close()
 
 
+def open_class(page):
+    """Manual Grading > lstm > lstm by the formgrader's links, the students' names shown."""
+    page.click("text=Manual Grading")
+    page.click("#main-table a:text-is('lstm')")  # the assignment
+    page.click("#main-table a:text-is('lstm')")  # its notebook
+    page.wait_for_selector("text=Submission #1")
+    page.click("#toggle_names")  # the formgrader hides them by default
+
+
+def open_submission(page, student):
+    """A student's submission, by its link on the class page."""
+    page.locator("#main-table tr", has_text=student).locator("a.name-shown").click()
+    page.wait_for_url("**/formgrader/submissions/**")
+
+
 def submission_id(server, student):
     nbs = json.loads(get(server, "/formgrader/api/submitted_notebooks/lstm/lstm"))
     return next(n["id"] for n in nbs if n["student"] == student)
@@ -260,9 +275,7 @@ def test_the_term_in_the_formgrader(course, server, steps):
             and not r.url.startswith(("data:", "about:")) else None)
     page.goto(f"{server}/formgrader?token={TOKEN}")
 
-    page.goto(f"{server}/formgrader/gradebook/lstm/lstm")
-    page.wait_for_selector("text=Submission #1")
-    page.click("#toggle_names")  # the formgrader hides them by default
+    open_class(page)
     steps.shot("class")
     body = page.inner_text("body")
     assert "kim" in body and "lee" in body and "None" not in body  # no roster yet: the ids
@@ -271,7 +284,7 @@ def test_the_term_in_the_formgrader(course, server, steps):
         row = page.locator("tbody tr", has_text=s).inner_text()
         assert f"{sub['score']:g} / 22" in row and f"{sub['code_score']:g} / 18" in row and "0 / 4" in row, row
 
-    page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'kim')}/?index=0")
+    open_submission(page, "kim")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
     assert page.locator("img[src^='data:image/png']").count() >= 1  # kim's plot
     # kim's written answer, its math typeset by the MathJax this server serves
@@ -292,7 +305,8 @@ def test_the_term_in_the_formgrader(course, server, steps):
     typed(page, "#written_peephole_derivation-comment",
           "Complete: the term $\\delta a^o \\odot p^o$ in $\\delta c_t$ is the one most answers leave out.")
 
-    page.goto(f"{server}/formgrader/submissions/{submission_id(server, 'lee')}/?index=0")
+    open_class(page)
+    open_submission(page, "lee")
     page.wait_for_function("window.MathJax && MathJax.loaded === true", timeout=60_000)
     shown = page.inner_text("#notebook")
     assert "hidden tests of lstm_param_count: failed" in shown  # and why, with the hint:
@@ -301,8 +315,9 @@ def test_the_term_in_the_formgrader(course, server, steps):
     typed(page, "#test_lstm_param_count", "1")  # the instructor gives lee the point
     steps.shot("test-overridden", near="#test_lstm_param_count")
 
-    page.goto(f"{server}/formgrader/manage_assignments")
-    page.wait_for_selector("text=lstm")
+    page.go_back()  # from the grading page to the class page, whose menu leads on
+    page.click("text=Manage Assignments")
+    page.wait_for_selector(".generate-feedback a")
     with page.expect_response(lambda r: "generate_feedback" in r.url, timeout=300_000) as resp:
         page.click(".generate-feedback a")
     assert resp.value.ok and json.loads(resp.value.text())["success"], resp.value.text()[-2000:]
@@ -371,7 +386,8 @@ def test_the_autograde_button_grades_in_the_sandbox(course, server, steps):
     submitted_at = {s["student"]: s["timestamp"] for s in listed}
     page = steps.page
     page.goto(f"{server}/formgrader?token={TOKEN}")
-    page.goto(f"{server}/formgrader/manage_submissions/lstm")
+    page.click("text=Manage Assignments")
+    page.click("a[href$='/manage_submissions/lstm']")  # the number of submissions
     row = page.locator("tbody tr", has_text="choi")
     row.wait_for()
     assert page.locator("tbody tr").count() == 4
@@ -392,7 +408,7 @@ def test_the_autograde_button_grades_in_the_sandbox(course, server, steps):
                for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-
+def test_a_roster_from_the_lms_names_the_class_and_the_export_fits_the_lms(course, server):
     """nbgrader's own roster import, typed in the course folder: the names then appear in the
     formgrader and the export, and the LMS layouts carry them (a pending grade left blank)."""
     import csv
