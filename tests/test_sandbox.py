@@ -321,6 +321,29 @@ def test_a_message_over_the_limit_is_said_and_the_later_cells_keep_their_outputs
         k.kill()
 
 
+def test_output_over_the_budget_keeps_what_fits_whatever_the_flushes(tmp_path):
+    """A cell's output is kept up to the budget (1 MiB) in whole lines, then a note, whether
+    the kernel sends its text in many small messages or in one larger than the budget."""
+    (tmp_path / "w").mkdir()
+    k = Kernel(tmp_path / "w", tmp_path / "c")
+    budget = kernel_mod.OUTPUT_BUDGET
+    one = "print('\\n'.join(f'{i:>20}' for i in range(200_000)))"  # 4 MB in one message
+    many = "import sys\nfor i in range(60_000):\n    print(f'{i:>20}'); sys.stdout.flush()"
+    try:
+        k.start()
+        for code in (one, many):
+            run = k.execute(code, 60)
+            assert run.status == "ok"
+            *kept, last = run.outputs
+            assert last["text"] == "[the grader cut the rest of this cell's output]\n"
+            text = "".join(o["text"] for o in kept)
+            lines = text.splitlines()
+            assert budget // 60 < len(lines) <= budget // 21, (code, len(lines))  # JSON counts
+            assert lines == [f"{i:>20}" for i in range(len(lines))] and text.endswith("\n")
+    finally:
+        k.kill()
+
+
 def _alive(pids, wait=5.0):
     """Those of ``pids`` still running (not zombies) after up to ``wait`` s."""
     deadline = time.monotonic() + wait

@@ -585,12 +585,18 @@ class Kernel:
                     kind = msg["msg_type"]
                     if kind == "status" and msg["content"].get("execution_state") == "idle":
                         idle = True
-                    elif kind in ("stream", "display_data", "execute_result", "error"):
+                    elif kind in ("stream", "display_data", "execute_result", "error") and budget > 0:
                         size = len(json.dumps(msg["content"]))
-                        if budget > 0:
+                        if size <= budget:
+                            run.outputs.append(_output(kind, msg["content"]))
                             budget -= size
-                            run.outputs.append(_output(kind, msg["content"]) if budget >= 0
-                                               else note("[the grader cut the rest of this cell's output]"))
+                        else:  # how much text one message holds depends on ipykernel's flushes
+                            if kind == "stream":
+                                head = _head_within(str(msg["content"].get("text", "")), budget)
+                                if head:
+                                    run.outputs.append(_output(kind, {**msg["content"], "text": head}))
+                            run.outputs.append(note("[the grader cut the rest of this cell's output]"))
+                            budget = 0
             if self.refusals in events:
                 self.refusals.recv_multipart()  # the kernel's end was dropped: dead or refused
                 refused = True
@@ -835,6 +841,17 @@ def _output(kind, content):
                "execution_count": None} if kind == "execute_result" else \
             {"output_type": "display_data", "data": data, "metadata": {}}
     return clean.outputs([out])[0]
+
+
+def _head_within(text, budget):
+    """The longest run of whole lines at the start of ``text`` whose JSON form takes at most
+    ``budget`` bytes ('' when not even its first line fits)."""
+    lo, hi = 0, min(len(text), budget)  # text[:lo] fits; a character takes 1 to 12 bytes
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(json.dumps(text[:mid])) <= budget else (lo, mid - 1)
+    head = text[:lo]
+    return head[: head.rfind("\n") + 1]
 
 
 def note(text):

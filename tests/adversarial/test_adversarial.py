@@ -146,7 +146,8 @@ def test_what_the_grader_did_to_a_cell_is_said(graded, course):
              if o.get("output_type") == "stream"]
     printed = sum(t.count("\n") for t in texts)
     assert any("[the grader cut the rest of this cell's output]" in t for t in texts)
-    assert 1000 < printed < 500_000  # what fits the budget is kept, the rest is not
+    # what fits the budget (1 MiB) is kept, in whole lines, however the kernel flushed them
+    assert (1 << 20) // 60 < printed <= (1 << 20) // 21
     path = course / "autograded" / "one_huge_message" / "rnn_bptt" / "rnn_bptt.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     assert any("[the grader refused an output of this cell over its size limit (16 MiB)]"
