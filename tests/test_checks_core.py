@@ -88,6 +88,9 @@ def test_an_in_place_write_fails_with_the_argument_named():
 
 @pytest.mark.parametrize("body, words", [
     ("def rnn_step_forward(*a):\n    raise NotImplementedError()", "replace the `raise NotImplementedError()`"),
+    ("def rnn_step_forward(*a):\n    raise NotImplementedError", "replace the `raise NotImplementedError()`"),
+    # a NotImplementedError with words (a library's) is what the code raised, not the template
+    ("def rnn_step_forward(*a):\n    raise NotImplementedError('sparse input')", "raised NotImplementedError"),
     ("def rnn_step_forward(x, *a):\n    return x[99]", "raised IndexError"),
     ("def rnn_step_forward(*a):\n    return 1.0", "expected a tuple of 2"),
     ("rnn_step_forward = 3", "should be a function"),

@@ -520,10 +520,6 @@ def test_what_the_formgrader_shows_of_a_cell_is_never_blank(course, graded):
 def test_a_figure_over_the_output_budget_is_cut_with_a_note(tmp_path):
     """A figure counts against the cell's output budget (1 MiB) like any output: one larger
     than that is not in the executed notebook, and the cell says why; the grade stands."""
-    import base64
-
-    from autograder.grading.kernel import OUTPUT_BUDGET
-
     root = tmp_path / "course"
     (root / "solutions" / "toy").mkdir(parents=True)
     nbformat.write(toy_source(), str(root / "solutions" / "toy" / "toy.ipynb"))
@@ -540,7 +536,6 @@ def test_a_figure_over_the_output_budget_is_cut_with_a_note(tmp_path):
     assert json.loads(out.read_text())["big"]["tests"]["test_square"]["score"] == 1
     nb = nbformat.read(str(root / "autograded" / "big" / "toy" / "toy.ipynb"), as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
-    pngs = [base64.b64decode(o.data["image/png"]) for o in cell.outputs if "image/png" in o.get("data", {})]
-    assert all(len(p) < OUTPUT_BUDGET for p in pngs)
-    assert not pngs
+    pngs = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert not pngs  # the 1200 x 1200 noise image is several times OUTPUT_BUDGET
     assert any("[the grader cut the rest of this cell's output]" in o.get("text", "") for o in cell.outputs)

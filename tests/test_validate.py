@@ -260,8 +260,8 @@ def test_an_int_seed_and_its_generator_give_the_same_task_batches():
 
 
 def test_counts_are_checked_by_one_helper():
-    """Word counts: the reference's noise distribution and the lab's subsampling and
-    skip-gram training refuse the same bad counts, naming the argument."""
+    """Word counts: the reference's noise distribution and the lab's subsampling (and so
+    skip-gram training, which checks them the same way) refuse the same bad counts."""
     from autograder.lab.word2vec import subsample_keep_prob
     from autograder.reference import noise_distribution
 

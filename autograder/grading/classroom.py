@@ -77,12 +77,12 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
     source = nbformat.read(str(source_path), as_version=4)
     found = submissions.find(folder, assignment)
     client = cluster.connect(scheduler) if scheduler else None  # a bad address fails first
+    limits = limits or runner.Limits()
     with contextlib.ExitStack() as stack:
         if client is not None:
             stack.enter_context(client)
         else:  # started now, the warm parents' imports overlap the registration
             jobs = jobs or os.cpu_count() or 1
-            limits = limits or runner.Limits()
             if limits.threads is None and not kernel.thread_env(None):
                 # the cores shared out among the kernels, unless the environment says
                 limits = dataclasses.replace(limits, threads=kernel.threads_per_job(jobs))
@@ -95,7 +95,6 @@ def grade_class(course, assignment, folder, jobs=None, limits=None, progress=Tru
             done = records.graded_students(course.db_url, assignment)
             found = [s for s in found if s.student not in done or
                      (s.notebook is not None and _mtime(s.notebook) > done[s.student])]
-        limits = limits or runner.Limits()
         private = runner.Private(str(course.root), str(Path(folder).resolve()), course.db_url)
         bar = Progress(len(found)) if progress and found else None
         results = []

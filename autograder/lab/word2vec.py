@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..reference._validate import counts as check_counts
-from ..reference._validate import function, generator, integer, positive_int, real
+from ..reference._validate import function, generator, integer, one_of, positive_int, real
 from ..reference._validate import token_ids as check_token_ids  # the name of train_skipgram's argument
 
 __all__ = [
@@ -68,8 +68,7 @@ def subsample_keep_prob(counts, sample, formula="code"):
     """
     c = check_counts("counts", counts)
     t = real("sample", sample, 0.0)
-    if formula not in ("code", "paper"):
-        raise ValueError(f"formula: expected 'code' or 'paper', got {formula!r}")
+    one_of("formula", formula, ("code", "paper"))
     if t == 0:
         return np.ones_like(c)
     f = c / c.sum()
