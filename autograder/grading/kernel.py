@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .outcomes import CellStatus, Defused, UsageError
 
+OUTPUT_DRAIN = 30.0  # seconds the outputs may keep arriving after a cell's reply
 OUTPUT_BUDGET = 1 << 20  # bytes of output kept per cell; the rest is dropped with a note
 # matplotlib's backend in a kernel: IPython's inline backend, so that a figure a cell draws
 # is a PNG output of the executed notebook (the formgrader shows it), within OUTPUT_BUDGET
@@ -563,15 +564,19 @@ class Kernel:
         poller.register(self.client.shell_channel.socket, zmq.POLLIN)
         poller.register(self.client.iopub_channel.socket, zmq.POLLIN)
         poller.register(self.refusals, zmq.POLLIN)
-        after_reply, refused = None, False
+        quiet_until = drain_end = None  # once replied: reading what is left of its outputs
+        refused = False
         while True:
             if not self.alive():
                 run.status = CellStatus.DEAD
                 return run
             now = time.monotonic()
-            if reply is not None and (idle or now > after_reply):
-                break
-            if now > deadline:
+            if reply is not None:
+                # the outputs come before "idle", but a busy grader may still have a backlog
+                # of them when the reply comes: read on while they keep arriving
+                if idle or now > quiet_until or now > drain_end:
+                    break
+            elif now > deadline:
                 if interrupted:  # the interrupt was ignored: the kernel is still busy
                     run.status = CellStatus.HUNG
                     return run
@@ -582,6 +587,8 @@ class Kernel:
             if self.client.iopub_channel.socket in events:
                 msg = self._recv(self.client.iopub_channel)
                 if msg and msg["parent_header"].get("msg_id") == msg_id:
+                    if reply is not None:
+                        quiet_until = time.monotonic() + 1.0
                     kind = msg["msg_type"]
                     if kind == "status" and msg["content"].get("execution_state") == "idle":
                         idle = True
@@ -592,7 +599,9 @@ class Kernel:
                             budget -= size
                         else:  # how much text one message holds depends on ipykernel's flushes
                             if kind == "stream":
-                                head = _head_within(str(msg["content"].get("text", "")), budget)
+                                rest = {**msg["content"], "text": ""}  # its JSON around the text
+                                head = _head_within(str(msg["content"].get("text", "")),
+                                                    budget - len(json.dumps(rest)) + 2)
                                 if head:
                                     run.outputs.append(_output(kind, {**msg["content"], "text": head}))
                             run.outputs.append(note("[the grader cut the rest of this cell's output]"))
@@ -605,7 +614,11 @@ class Kernel:
                 msg = self._recv(self.client.shell_channel)
                 if msg and msg["parent_header"].get("msg_id") == msg_id and \
                         msg["msg_type"] == "execute_reply":
-                    reply, after_reply = msg["content"], time.monotonic() + 1.0
+                    reply, now = msg["content"], time.monotonic()
+                    quiet_until, drain_end = now + 1.0, now + OUTPUT_DRAIN
+        if not idle and time.monotonic() > drain_end:
+            run.outputs.append(note(f"[the grader stopped reading this cell's output "
+                                    f"{OUTPUT_DRAIN:g} s after the cell ended]"))
         if refused:  # and the kernel lives: a message over the limit was dropped
             run.outputs.append(note(f"[the grader refused an output of this cell over its "
                                     f"size limit ({MESSAGE_LIMIT >> 20} MiB)]"))
